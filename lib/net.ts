@@ -1,0 +1,168 @@
+/**
+ * TCP helpers shared by the roles: listening and connecting with errors a person can act on,
+ * address formatting, and closing a connection without losing the last reply.
+ *
+ * @module
+ */
+import { FatalError } from "./cli.ts";
+
+/** `127.0.0.1:8080`, or `[::1]:8080` for IPv6. */
+export function formatAddress(addr: Deno.Addr): string {
+  if (addr.transport !== "tcp" && addr.transport !== "udp") return addr.transport;
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
+
+/** Accepts `[::1]` as well as `::1`. */
+export function normalizeHost(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+/** Whether `host` is a loopback address (used to warn about listening on a network). */
+export function isLoopback(host: string): boolean {
+  const h = normalizeHost(host).toLowerCase();
+  return h === "localhost" || h === "::1" || h.startsWith("127.");
+}
+
+/** Listens on TCP, or throws a {@linkcode FatalError} that says what to do. */
+export function listenTcp(host: string, port: number): Deno.TcpListener {
+  const hostname = normalizeHost(host);
+  const where = formatAddress({ transport: "tcp", hostname, port });
+  try {
+    return Deno.listen({ hostname, port, transport: "tcp" });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new FatalError(
+        `${where} is already in use: stop the program using it, or pick another port with --port`,
+      );
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable) {
+      throw new FatalError(
+        `${hostname} is not an address of this machine: use --host 127.0.0.1, ::1 or 0.0.0.0`,
+      );
+    }
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new FatalError(`no permission to listen on ${where}: run with --allow-net (-N)`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new FatalError(
+        `the system refused port ${port} on ${hostname} (ports below 1024 need privileges): use --port 8080`,
+      );
+    }
+    throw new FatalError(`cannot listen on ${where}: ${errorText(error)}`);
+  }
+}
+
+/** Options for {@linkcode connectTcp}. */
+export interface ConnectOptions {
+  /** Host name or address. */
+  host: string;
+  /** TCP port. */
+  port: number;
+  /** Give up after this many milliseconds. */
+  timeoutMs: number;
+  /** How to start the server, for the "refused" hint (e.g. `deno task server`). */
+  startHint: string;
+}
+
+/** Connects over TCP, or throws a {@linkcode FatalError} that says what happened and what to do. */
+export async function connectTcp(options: ConnectOptions): Promise<Deno.TcpConn> {
+  const hostname = normalizeHost(options.host);
+  const where = formatAddress({ transport: "tcp", hostname, port: options.port });
+  if (Deno.permissions.querySync({ name: "net", host: hostname }).state !== "granted") {
+    throw new FatalError(`no permission to connect to ${where}: run with --allow-net (-N)`);
+  }
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), options.timeoutMs);
+  try {
+    return await Deno.connect({ hostname, port: options.port, signal: controller.signal });
+  } catch (error) {
+    if (controller.signal.aborted) {
+      throw new FatalError(
+        `no answer from ${where} within ${
+          options.timeoutMs / 1000
+        } s: check --host and --port, or raise --timeout`,
+      );
+    }
+    if (error instanceof Deno.errors.ConnectionRefused) {
+      throw new FatalError(
+        `cannot connect to ${where}: connection refused. Is the server running? Start it with \`${options.startHint}\``,
+      );
+    }
+    if (
+      /lookup address|Name or service not known|No such host|nodename nor servname/i.test(
+        errorText(error),
+      )
+    ) {
+      throw new FatalError(`unknown host '${hostname}': check the spelling of --host`);
+    }
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new FatalError(`no permission to connect to ${where}: run with --allow-net (-N)`);
+    }
+    throw new FatalError(`cannot connect to ${where}: ${errorText(error)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether `error` only means the peer went away (reset, closed, or closed by us). */
+export function isDisconnect(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.NotConnected ||
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.UnexpectedEof;
+}
+
+/** The message of any thrown value, without the OS error number. */
+export function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/ \(os error \d+\)$/, "");
+}
+
+/** Closes a resource that may already be closed. */
+export function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+const drainBuffer = new Uint8Array(16 * 1024);
+
+/**
+ * Closes `conn` so that what was written last still arrives. Closing a socket that has unread
+ * input makes the kernel send a reset, which can destroy the reply in flight (a client still
+ * sending a 100 MB line would never see our error line). So: send FIN, read and discard until
+ * the peer closes too or `lingerMs` pass, then close. `pendingRead` is a read the caller
+ * already started on `conn`, if any.
+ */
+export async function lingeringClose(
+  conn: Deno.Conn,
+  lingerMs: number,
+  pendingRead?: Promise<number | null>,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await conn.closeWrite();
+    const deadline = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), lingerMs);
+    });
+    // A read already under way must finish first: a connection takes one read at a time.
+    let read = pendingRead ?? conn.read(drainBuffer);
+    while (await Promise.race([read, deadline]) !== null) {
+      // The discarded bytes are never looked at, so every connection can share one buffer.
+      read = conn.read(drainBuffer);
+    }
+  } catch {
+    // Reset or already closed: nothing left to protect.
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
+}

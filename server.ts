@@ -1,0 +1,397 @@
+#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL --allow-read=.env
+/**
+ * Timestamped TCP echo server.
+ *
+ * A client sends a line; the server answers
+ * `Server received at YYYY-MM-DD HH:MM:SS: <message>` (local time) and, by default, closes
+ * the connection, as the classic socket lab does. With `--keep-alive` it answers every line
+ * until the client closes. Many clients are served at once.
+ *
+ * ```sh
+ * deno task server                       # 127.0.0.1:8080
+ * deno run -N server.ts --port 0         # any free port; the log shows which
+ * echo hi | nc 127.0.0.1 8080
+ * ```
+ *
+ * Wire protocol: a message is UTF-8 text ended by `\n` (a `\r` before it is dropped), by the
+ * end of the stream, or by `--flush-ms` of silence after an unterminated message. Limits give
+ * one-line answers: `ERROR message too long (max N bytes)`, `ERROR server busy`,
+ * `ERROR idle timeout`.
+ *
+ * @module
+ */
+import {
+  ADDRESS_OPTIONS,
+  type CommandSpec,
+  type ConfigValues,
+  LOG_OPTIONS,
+  type OptionSpecs,
+} from "./lib/config.ts";
+import { loadCommand, onShutdownSignal, runMain } from "./lib/cli.ts";
+import { decodeLine, LineFramer } from "./lib/framing.ts";
+import { writeAll } from "./lib/io.ts";
+import { effectiveLevel, Logger, preview } from "./lib/log.ts";
+import {
+  closeQuietly,
+  errorText,
+  formatAddress,
+  isDisconnect,
+  lingeringClose,
+  listenTcp,
+} from "./lib/net.ts";
+import { formatTimestamp } from "./lib/time.ts";
+
+/** Options of {@linkcode startServer}; every field has the CLI's default. */
+export interface EchoServerOptions {
+  /** Address to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Answer every message until the client closes, instead of one. Default `false`. */
+  keepAlive?: boolean;
+  /** Silence after an unterminated message that ends it, in ms. Default 100. */
+  flushMs?: number;
+  /** Longest message accepted, in bytes. Default 65536. */
+  maxBytes?: number;
+  /** Seconds of silence before a connection is closed; 0 = never. Default 60. */
+  idleTimeout?: number;
+  /** Connections served at once; the next one is told `ERROR server busy`. Default 1000. */
+  maxConnections?: number;
+  /** Where log lines go. Default: info level on stderr. */
+  logger?: Logger;
+}
+
+/** A running echo server. */
+export interface EchoServer {
+  /** The address actually bound (the real port when 0 was asked for). */
+  readonly addr: Deno.NetAddr;
+  /** Connections accepted and served so far (busy rejections excluded). */
+  readonly served: number;
+  /** Connections open right now. */
+  readonly active: number;
+  /**
+   * Stops accepting, lets replies in flight finish (at most 2 s), closes every connection.
+   * Resolves once all are closed.
+   */
+  close(): Promise<void>;
+}
+
+/** How long replies in flight may take to finish once the server is asked to stop. */
+export const SHUTDOWN_GRACE_MS = 2000;
+/** How long a closing connection may keep draining input so its last reply is not reset. */
+const LINGER_MS = 1000;
+const FIRST_READ_SIZE = 1024;
+const MAX_READ_SIZE = 64 * 1024;
+const ACCEPT_BACKOFF_MAX_MS = 1000;
+
+const encoder = new TextEncoder();
+const BUSY_LINE = encoder.encode("ERROR server busy\n");
+const IDLE_LINE = encoder.encode("ERROR idle timeout\n");
+
+type Phase = "reading" | "writing" | "closing";
+
+interface Connection {
+  readonly conn: Deno.TcpConn;
+  readonly peer: string;
+  readonly framer: LineFramer;
+  phase: Phase;
+  lastActive: number;
+  /** Set when the sweeper closed it for silence, for the log line. */
+  idle: boolean;
+}
+
+/** The reply line for one message. */
+export function replyLine(message: string, date?: Date): string {
+  return `Server received at ${formatTimestamp(date)}: ${message}\n`;
+}
+
+/** Starts an echo server and returns at once; it runs until {@linkcode EchoServer.close}. */
+export function startServer(options: EchoServerOptions = {}): EchoServer {
+  const host = options.host ?? "127.0.0.1";
+  const keepAlive = options.keepAlive ?? false;
+  const flushMs = options.flushMs ?? 100;
+  const maxBytes = options.maxBytes ?? 65536;
+  const idleMs = (options.idleTimeout ?? 60) * 1000;
+  const maxConnections = options.maxConnections ?? 1000;
+  const log = options.logger ?? new Logger("info");
+  const tooLongLine = encoder.encode(`ERROR message too long (max ${maxBytes} bytes)\n`);
+
+  const listener = listenTcp(host, options.port ?? 8080);
+  const addr = listener.addr;
+  const where = formatAddress(addr);
+  log.info(`Server bound to ${where}`);
+  log.info(
+    `Server is listening for connections... (${
+      keepAlive ? "keep-alive" : "one message per connection"
+    })`,
+  );
+
+  const connections = new Set<Connection>();
+  const handlers = new Set<Promise<void>>();
+  const stragglers = new Set<Deno.Conn>(); // busy rejections still lingering
+  let served = 0;
+  let stopping = false;
+  let backoffTimer: ReturnType<typeof setTimeout> | undefined;
+
+  const sweeper = idleMs > 0
+    ? setInterval(closeIdleConnections, Math.min(1000, Math.max(10, idleMs / 4)))
+    : undefined;
+
+  function closeIdleConnections(): void {
+    const now = Date.now();
+    for (const c of connections) {
+      if (c.phase !== "reading" || now - c.lastActive < idleMs) continue;
+      c.idle = true;
+      c.phase = "closing";
+      // Nothing is unread on a silent connection, so a plain close cannot reset the line.
+      writeAll(c.conn, IDLE_LINE).catch(() => {}).finally(() => closeQuietly(c.conn));
+    }
+  }
+
+  async function serve(c: Connection): Promise<void> {
+    const { conn, peer, framer } = c;
+    let buffer = new Uint8Array(FIRST_READ_SIZE);
+    let pending: Promise<number | null> | null = conn.read(buffer);
+    let eof = false;
+    let overflow = false;
+    let outcome = "";
+    const replies: string[] = [];
+    const onLine = (line: Uint8Array): boolean => {
+      replies.push(answer(peer, decodeLine(line)));
+      return keepAlive; // one-shot: the first message is the only one
+    };
+    const onOverflow = (): void => {
+      overflow = true;
+    };
+    try {
+      while (pending) {
+        const n = framer.hasPartial ? await readOrSilence(pending, flushMs) : await pending;
+        if (n !== SILENCE) pending = null;
+        if (n === SILENCE || n === null) {
+          // End of stream, or a pause after an unterminated message: the message is complete.
+          eof = n === null;
+          const last = framer.flush();
+          if (last !== null) replies.push(answer(peer, decodeLine(last)));
+        } else {
+          c.lastActive = Date.now();
+          framer.push(buffer.subarray(0, n), onLine, onOverflow);
+          if (overflow) {
+            log.warn(`Message from ${peer} is longer than ${maxBytes} bytes; closing`);
+            c.phase = "writing";
+            await writeAll(conn, tooLongLine);
+            outcome = " (message too long)";
+            break;
+          }
+          // A read that fills the buffer means a fast sender: read more at a time.
+          if (n === buffer.length && buffer.length < MAX_READ_SIZE) {
+            buffer = new Uint8Array(buffer.length * 2);
+          }
+        }
+        if (replies.length > 0) {
+          c.phase = "writing";
+          // Pipelined messages answered by one read go out in one write.
+          await writeAll(
+            conn,
+            encoder.encode(replies.length === 1 ? replies[0] : replies.join("")),
+          );
+          if (log.enabled("info")) log.info(`Sent response to ${peer}`);
+          replies.length = 0;
+          if (!keepAlive) break;
+          c.phase = "reading";
+        }
+        if (eof || stopping) break;
+        pending ??= conn.read(buffer);
+      }
+      c.phase = "closing";
+      if (eof) closeQuietly(conn);
+      else await lingeringClose(conn, LINGER_MS, pending ?? undefined);
+    } catch (error) {
+      if (!isDisconnect(error)) log.warn(`Connection with ${peer} failed: ${errorText(error)}`);
+      outcome = c.idle ? " (idle timeout)" : isDisconnect(error) ? "" : " (error)";
+      closeQuietly(conn);
+    }
+    log.info(`Connection closed with ${peer}${outcome}`);
+  }
+
+  function answer(peer: string, message: string): string {
+    if (log.enabled("info")) log.info(`Received from ${peer}: ${preview(message)}`);
+    return replyLine(message);
+  }
+
+  function rejectBusy(conn: Deno.TcpConn): void {
+    log.warn(`Refused ${formatAddress(conn.remoteAddr)}: ${maxConnections} connections open`);
+    stragglers.add(conn);
+    writeAll(conn, BUSY_LINE)
+      .then(() => lingeringClose(conn, LINGER_MS))
+      .catch(() => closeQuietly(conn))
+      .finally(() => stragglers.delete(conn));
+  }
+
+  function track(conn: Deno.TcpConn): void {
+    const c: Connection = {
+      conn,
+      peer: formatAddress(conn.remoteAddr),
+      framer: new LineFramer(maxBytes),
+      phase: "reading",
+      lastActive: Date.now(),
+      idle: false,
+    };
+    served++;
+    connections.add(c);
+    log.info(`Connection established with ${c.peer}`);
+    const handler = serve(c).finally(() => {
+      connections.delete(c);
+      handlers.delete(handler);
+    });
+    handlers.add(handler);
+  }
+
+  async function acceptLoop(): Promise<void> {
+    let backoff = 10;
+    while (!stopping) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (stopping || error instanceof Deno.errors.BadResource) return;
+        // Out of descriptors (EMFILE) and friends: wait for some to be freed, then go on.
+        log.error(`Accept failed: ${errorText(error)}; retrying in ${backoff} ms`);
+        await new Promise((resolve) => backoffTimer = setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, ACCEPT_BACKOFF_MAX_MS);
+        continue;
+      }
+      backoff = 10;
+      if (connections.size >= maxConnections) rejectBusy(conn);
+      else track(conn);
+    }
+  }
+
+  const accepting = acceptLoop();
+
+  async function close(): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(sweeper);
+    clearTimeout(backoffTimer);
+    closeQuietly(listener);
+    await accepting;
+    // Connections waiting for a new message are closed now, FIN first so the client sees a
+    // clean end of stream. Those in the middle of a message or a reply finish it (the loop
+    // checks `stopping` after each reply), within the grace period.
+    for (const c of connections) {
+      if (c.phase !== "reading" || c.framer.hasPartial) continue;
+      c.phase = "closing";
+      c.conn.closeWrite().catch(() => {}).finally(() => closeQuietly(c.conn));
+    }
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => {
+      graceTimer = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+    });
+    await Promise.race([Promise.all(handlers), grace]);
+    clearTimeout(graceTimer);
+    for (const c of connections) closeQuietly(c.conn);
+    for (const conn of stragglers) closeQuietly(conn);
+    await Promise.all(handlers);
+  }
+
+  return {
+    addr,
+    get served() {
+      return served;
+    },
+    get active() {
+      return connections.size;
+    },
+    close,
+  };
+}
+
+const SILENCE = Symbol("silence");
+
+/** Waits for `pending`, or `ms` of silence, whichever comes first. */
+async function readOrSilence(
+  pending: Promise<number | null>,
+  ms: number,
+): Promise<number | null | typeof SILENCE> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silence = new Promise<typeof SILENCE>((resolve) => {
+    timer = setTimeout(() => resolve(SILENCE), ms);
+  });
+  try {
+    return await Promise.race([pending, silence]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The command line of `server.ts`. */
+export const SERVER_COMMAND = {
+  name: "server.ts",
+  summary:
+    "Timestamped TCP echo server: answers each line with 'Server received at <time>: <line>'.",
+  usage: ["deno task server [OPTIONS]", "deno run -N server.ts [OPTIONS]"],
+  options: {
+    ...ADDRESS_OPTIONS,
+    keepAlive: {
+      type: "boolean",
+      default: false,
+      short: "k",
+      description: "answer every message until the client closes (default: one, then close)",
+    },
+    flushMs: {
+      type: "integer",
+      default: 100,
+      min: 1,
+      max: 60000,
+      valueName: "MS",
+      description: "silence that ends an unterminated message, in milliseconds",
+    },
+    maxBytes: {
+      type: "integer",
+      default: 65536,
+      min: 1,
+      max: 64 * 1024 * 1024,
+      valueName: "N",
+      description: "longest message, in bytes; longer ones get an ERROR line",
+    },
+    idleTimeout: {
+      type: "number",
+      default: 60,
+      min: 0,
+      max: 86400,
+      valueName: "SECONDS",
+      description: "close connections silent this long (0 = never)",
+    },
+    maxConnections: {
+      type: "integer",
+      default: 1000,
+      min: 1,
+      max: 1_000_000,
+      valueName: "N",
+      description: "connections served at once; the next gets 'ERROR server busy'",
+    },
+    ...LOG_OPTIONS,
+  },
+  examples: [
+    "deno task server --port 9090",
+    "deno run -N server.ts --host 0.0.0.0 --keep-alive",
+    "echo 'Hello, Server!' | nc 127.0.0.1 8080",
+  ],
+} as const satisfies CommandSpec<OptionSpecs>;
+
+/** The options of `server.ts` as parsed from its command line. */
+export type ServerConfig = ConfigValues<typeof SERVER_COMMAND.options>;
+
+function main(): void {
+  const { values } = loadCommand(SERVER_COMMAND);
+  const log = new Logger(effectiveLevel(values));
+  const server = startServer({ ...values, logger: log });
+  onShutdownSignal(async (signal) => {
+    log.info(`${signal} received: closing the server...`);
+    await server.close();
+    log.info(`Server stopped after serving ${server.served} connection(s)`);
+    Deno.exit(0);
+  });
+}
+
+if (import.meta.main) await runMain("server.ts", main);

@@ -1,0 +1,356 @@
+/**
+ * Test helpers: in-process servers on port 0, raw TCP clients that read lines, CLI
+ * subprocesses that are waited on by their output (never by sleeping), and external tools
+ * that skip visibly when missing (and fail under `CI=true`).
+ *
+ * @module
+ */
+import { Logger } from "../lib/log.ts";
+import { decodeLine, LineFramer } from "../lib/framing.ts";
+import { writeAll } from "../lib/io.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The project root (where `deno.json` is). */
+export const ROOT: string = new URL("..", import.meta.url).pathname;
+
+/** A logger whose lines are kept, with a way to wait for one. */
+export interface CapturedLog {
+  /** Pass to a server. */
+  logger: Logger;
+  /** Every line so far. */
+  lines: string[];
+  /** Resolves with the first line (past or future) matching `pattern`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+/** Makes a {@linkcode CapturedLog} at `level`. */
+export function captureLog(level: "debug" | "info" = "info"): CapturedLog {
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  const logger = new Logger(level, (line) => {
+    lines.push(line);
+    for (const w of [...waiters]) {
+      if (w.pattern.test(line)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  return {
+    logger,
+    lines,
+    waitFor(pattern, timeoutMs = 5000) {
+      const seen = lines.find((line) => pattern.test(line));
+      if (seen) return Promise.resolve(seen);
+      return withTimeout(
+        new Promise<string>((resolve) => waiters.push({ pattern, resolve })),
+        timeoutMs,
+        `log line ${pattern}; have:\n${lines.join("\n")}`,
+      );
+    },
+  };
+}
+
+/** Rejects if `promise` takes longer than `ms`; clears its timer either way. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A TCP client for tests that reads whole lines. */
+export class LineClient {
+  readonly conn: Deno.TcpConn;
+  readonly #framer = new LineFramer(16 * 1024 * 1024);
+  readonly #lines: string[] = [];
+  readonly #buffer = new Uint8Array(64 * 1024);
+  #eof = false;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+  }
+
+  /** Connects to `addr`. */
+  static async connect(addr: Deno.NetAddr): Promise<LineClient> {
+    return new LineClient(await Deno.connect({ hostname: addr.hostname, port: addr.port }));
+  }
+
+  /** Sends text as is. */
+  async send(text: string | Uint8Array): Promise<void> {
+    await writeAll(this.conn, typeof text === "string" ? encoder.encode(text) : text);
+  }
+
+  /** The next line, or `null` at end of stream. */
+  async readLine(timeoutMs = 5000): Promise<string | null> {
+    return await withTimeout(this.#nextLine(), timeoutMs, "a line");
+  }
+
+  /** Reads lines until one matches `pattern`; returns all read, the match last. */
+  async readUntil(pattern: RegExp, timeoutMs = 5000): Promise<string[]> {
+    const seen: string[] = [];
+    return await withTimeout(
+      (async () => {
+        while (true) {
+          const line = await this.#nextLine();
+          if (line === null) {
+            throw new Error(`closed before ${pattern}; got ${JSON.stringify(seen)}`);
+          }
+          seen.push(line);
+          if (pattern.test(line)) return seen;
+        }
+      })(),
+      timeoutMs,
+      `${pattern}; got ${JSON.stringify(seen)}`,
+    );
+  }
+
+  /** Every remaining line until the server closes. */
+  async readToEnd(timeoutMs = 5000): Promise<string[]> {
+    const all: string[] = [];
+    await withTimeout(
+      (async () => {
+        for (let line = await this.#nextLine(); line !== null; line = await this.#nextLine()) {
+          all.push(line);
+        }
+      })(),
+      timeoutMs,
+      `end of stream; got ${JSON.stringify(all)}`,
+    );
+    return all;
+  }
+
+  async #nextLine(): Promise<string | null> {
+    while (this.#lines.length === 0) {
+      if (this.#eof) return null;
+      let n: number | null;
+      try {
+        n = await this.conn.read(this.#buffer);
+      } catch (error) {
+        if (error instanceof Deno.errors.ConnectionReset) n = null;
+        else throw error;
+      }
+      if (n === null) {
+        this.#eof = true;
+        const last = this.#framer.flush();
+        if (last !== null) this.#lines.push(decodeLine(last));
+        continue;
+      }
+      this.#framer.push(this.#buffer.subarray(0, n), (line) => {
+        this.#lines.push(decodeLine(line));
+      }, () => {});
+    }
+    return this.#lines.shift() ?? null;
+  }
+
+  /** Closes the connection (safe to call twice). */
+  close(): void {
+    try {
+      this.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** Result of a finished CLI run. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for running a script as a subprocess. */
+export interface CliOptions {
+  /** Text fed to stdin (stdin is closed after it); none means stdin is `/dev/null`. */
+  stdin?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Working directory. Default: the project root. */
+  cwd?: string;
+  /** Kill after this long. Default 20 s. */
+  timeoutMs?: number;
+}
+
+/** Runs `deno <args>` to completion. */
+export async function runDeno(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: options.cwd ?? ROOT,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(encoder.encode(options.stdin));
+    await writer.close();
+  }
+  const output = await withTimeout(
+    child.output(),
+    options.timeoutMs ?? 20000,
+    `deno ${args.join(" ")}`,
+  )
+    .catch((error) => {
+      child.kill("SIGKILL");
+      throw error;
+    });
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** A long-running subprocess whose stderr is watched line by line. */
+export class Spawned {
+  readonly child: Deno.ChildProcess;
+  readonly stderrLines: string[] = [];
+  readonly stdoutLines: string[] = [];
+  readonly #done: Promise<void>;
+  #waiters: { pattern: RegExp; stream: "stdout" | "stderr"; resolve: (l: string) => void }[] = [];
+
+  /** Starts `deno <args>` with piped stdio. */
+  constructor(args: string[], options: Omit<CliOptions, "stdin" | "timeoutMs"> = {}) {
+    this.child = new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: options.cwd ?? ROOT,
+      env: { NO_COLOR: "1", ...options.env },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#done = Promise.all([
+      this.#pump(this.child.stdout, "stdout"),
+      this.#pump(this.child.stderr, "stderr"),
+    ]).then(() => {});
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, name: "stdout" | "stderr"): Promise<void> {
+    const sink = name === "stdout" ? this.stdoutLines : this.stderrLines;
+    let partial = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (partial + chunk).split("\n");
+      partial = parts.pop() ?? "";
+      for (const line of parts) this.#add(sink, name, line);
+    }
+    if (partial) this.#add(sink, name, partial);
+  }
+
+  #add(sink: string[], stream: "stdout" | "stderr", line: string): void {
+    sink.push(line);
+    for (const w of [...this.#waiters]) {
+      if (w.stream === stream && w.pattern.test(line)) {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  }
+
+  /** Resolves with the first line of `stream` matching `pattern`. */
+  waitFor(
+    pattern: RegExp,
+    stream: "stdout" | "stderr" = "stderr",
+    timeoutMs = 10000,
+  ): Promise<string> {
+    const sink = stream === "stdout" ? this.stdoutLines : this.stderrLines;
+    const seen = sink.find((line) => pattern.test(line));
+    if (seen) return Promise.resolve(seen);
+    return withTimeout(
+      new Promise<string>((resolve) => this.#waiters.push({ pattern, stream, resolve })),
+      timeoutMs,
+      `${stream} ${pattern}; stderr so far:\n${this.stderrLines.join("\n")}\nstdout:\n${
+        this.stdoutLines.join("\n")
+      }`,
+    );
+  }
+
+  /** Waits for the port in a `... bound to HOST:PORT` log line. */
+  async port(): Promise<number> {
+    const line = await this.waitFor(/(bound to|listening on) \S+:\d+/i);
+    return Number(line.match(/:(\d+)\b(?!.*:\d+)/)?.[1]);
+  }
+
+  /** Writes to stdin. */
+  async write(text: string): Promise<void> {
+    const writer = this.child.stdin.getWriter();
+    try {
+      await writer.write(encoder.encode(text));
+    } finally {
+      writer.releaseLock();
+    }
+  }
+
+  /** Waits for exit (killing after `timeoutMs`) and for all output. */
+  async exit(timeoutMs = 10000): Promise<Deno.CommandStatus> {
+    try {
+      await this.child.stdin.close();
+    } catch {
+      // already closed
+    }
+    const status = await withTimeout(this.child.status, timeoutMs, "process exit").catch((e) => {
+      this.child.kill("SIGKILL");
+      throw e;
+    });
+    await this.#done;
+    return status;
+  }
+}
+
+/**
+ * Whether an external tool can be run. When it cannot: under `CI=true` this throws (CI must
+ * install it); elsewhere it prints why the tests that need it are skipped.
+ */
+export function haveTool(name: string, probeArgs: string[] = ["-h"]): boolean {
+  let found = false;
+  try {
+    new Deno.Command(name, { args: probeArgs, stdout: "null", stderr: "null", stdin: "null" })
+      .outputSync();
+    found = true;
+  } catch {
+    found = false;
+  }
+  if (!found) {
+    if (Deno.env.get("CI") === "true") {
+      throw new Error(`${name} is required under CI=true: .ci/run installs it`);
+    }
+    console.log(`SKIP: ${name} not found; its tests are skipped (apt-get install ${name})`);
+  }
+  return found;
+}
+
+/** Runs an external command to completion with `stdin` text; kills it after `timeoutMs`. */
+export async function runTool(
+  name: string,
+  args: string[],
+  stdin: string,
+  timeoutMs = 10000,
+): Promise<CliResult> {
+  const child = new Deno.Command(name, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
+    .spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(encoder.encode(stdin));
+  await writer.close();
+  const output = await withTimeout(child.output(), timeoutMs, `${name} ${args.join(" ")}`).catch(
+    (error) => {
+      child.kill("SIGKILL");
+      throw error;
+    },
+  );
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** The reply format, for assertions. */
+export const REPLY = /^Server received at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: /;
