@@ -32,6 +32,7 @@ import { decodeLine, LineFramer } from "./lib/framing.ts";
 import { writeAll } from "./lib/io.ts";
 import { effectiveLevel, Logger, preview } from "./lib/log.ts";
 import {
+  acceptConnections,
   closeQuietly,
   errorText,
   formatAddress,
@@ -82,7 +83,6 @@ export const SHUTDOWN_GRACE_MS = 2000;
 const LINGER_MS = 1000;
 const FIRST_READ_SIZE = 1024;
 const MAX_READ_SIZE = 64 * 1024;
-const ACCEPT_BACKOFF_MAX_MS = 1000;
 
 const encoder = new TextEncoder();
 const BUSY_LINE = encoder.encode("ERROR server busy\n");
@@ -131,7 +131,6 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
   const stragglers = new Set<Deno.Conn>(); // busy rejections still lingering
   let served = 0;
   let stopping = false;
-  let backoffTimer: ReturnType<typeof setTimeout> | undefined;
 
   const sweeper = idleMs > 0
     ? setInterval(closeIdleConnections, Math.min(1000, Math.max(10, idleMs / 4)))
@@ -246,35 +245,17 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     handlers.add(handler);
   }
 
-  async function acceptLoop(): Promise<void> {
-    let backoff = 10;
-    while (!stopping) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (stopping || error instanceof Deno.errors.BadResource) return;
-        // Out of descriptors (EMFILE) and friends: wait for some to be freed, then go on.
-        log.error(`Accept failed: ${errorText(error)}; retrying in ${backoff} ms`);
-        await new Promise((resolve) => backoffTimer = setTimeout(resolve, backoff));
-        backoff = Math.min(backoff * 2, ACCEPT_BACKOFF_MAX_MS);
-        continue;
-      }
-      backoff = 10;
-      if (connections.size >= maxConnections) rejectBusy(conn);
-      else track(conn);
-    }
-  }
-
-  const accepting = acceptLoop();
+  const accepting = acceptConnections(
+    listener,
+    (conn) => connections.size >= maxConnections ? rejectBusy(conn) : track(conn),
+    (message) => log.error(message),
+  );
 
   async function close(): Promise<void> {
     if (stopping) return;
     stopping = true;
     clearInterval(sweeper);
-    clearTimeout(backoffTimer);
-    closeQuietly(listener);
-    await accepting;
+    await accepting.stop();
     // Connections waiting for a new message are closed now, FIN first so the client sees a
     // clean end of stream. Those in the middle of a message or a reply finish it (the loop
     // checks `stopping` after each reply), within the grace period.

@@ -166,3 +166,62 @@ export async function lingeringClose(
     closeQuietly(conn);
   }
 }
+
+/** A running accept loop, from {@linkcode acceptConnections}. */
+export interface AcceptLoop {
+  /** Resolves when the loop has ended. */
+  readonly done: Promise<void>;
+  /** Closes the listener and ends the loop (also during a back-off pause). */
+  stop(): Promise<void>;
+}
+
+const ACCEPT_BACKOFF_MIN_MS = 10;
+const ACCEPT_BACKOFF_MAX_MS = 1000;
+
+/**
+ * Accepts connections until stopped, handing each to `onConnection`. When accepting fails
+ * (out of file descriptors, EMFILE, and the like) it logs, pauses with exponential back-off
+ * and tries again: the server keeps running and recovers once descriptors are freed.
+ */
+export function acceptConnections(
+  listener: Deno.TcpListener,
+  onConnection: (conn: Deno.TcpConn) => void,
+  onError: (message: string) => void,
+): AcceptLoop {
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  async function loop(): Promise<void> {
+    let backoff = ACCEPT_BACKOFF_MIN_MS;
+    while (!stopping) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (stopping || error instanceof Deno.errors.BadResource) return;
+        onError(`accept failed: ${errorText(error)}; retrying in ${backoff} ms`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          timer = setTimeout(resolve, backoff);
+        });
+        backoff = Math.min(backoff * 2, ACCEPT_BACKOFF_MAX_MS);
+        continue;
+      }
+      backoff = ACCEPT_BACKOFF_MIN_MS;
+      onConnection(conn);
+    }
+  }
+
+  const done = loop();
+  return {
+    done,
+    async stop() {
+      stopping = true;
+      clearTimeout(timer);
+      wake?.();
+      closeQuietly(listener);
+      await done;
+    },
+  };
+}

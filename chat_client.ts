@@ -1,0 +1,308 @@
+#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT --allow-read=.env
+/**
+ * Client for the chat room: shows what others say while you type.
+ *
+ * ```sh
+ * deno run -N chat_client.ts --name alice          # interactive, on a terminal
+ * printf 'hi\nbye\n' | deno run -N chat_client.ts  # send lines, print what arrives
+ * ```
+ *
+ * On a terminal, incoming lines appear above the prompt and what you were typing stays, cursor
+ * included. Names are coloured (a stable colour per person), `Server` is red, notices are
+ * dimmed and your own lines bold; `NO_COLOR` or `--no-color` turn colour off, and it is off
+ * when stdout is not a terminal. Everything shown is stripped of control characters and
+ * escape sequences first, so no server can paint on your terminal. `bye`, `/quit`, Ctrl+D and
+ * Ctrl+C leave.
+ *
+ * @module
+ */
+import { nameProblem, ownNameFrom } from "./lib/chat_protocol.ts";
+import { formatIncoming, formatOwn } from "./lib/chat_display.ts";
+import { ADDRESS_OPTIONS, type CommandSpec, type OptionSpecs, UsageError } from "./lib/config.ts";
+import { loadCommand, runMain } from "./lib/cli.ts";
+import { decodeLine, LineFramer, readLines } from "./lib/framing.ts";
+import { printOut } from "./lib/io.ts";
+import { closeQuietly, connectTcp, isDisconnect } from "./lib/net.ts";
+import { OutputQueue } from "./lib/output_queue.ts";
+import { TokenBucket } from "./lib/rate_limit.ts";
+import { colorWanted, paint } from "./lib/terminal.ts";
+import { TerminalPrompt } from "./lib/terminal_prompt.ts";
+
+/** Options of {@linkcode startChatClient}. */
+export interface ChatClientOptions {
+  /** Server host. Default `127.0.0.1`. */
+  host?: string;
+  /** Server port. Default 8080. */
+  port?: number;
+  /** Seconds to wait for the connection. Default 5. */
+  timeout?: number;
+  /** A name to ask for on arrival (`/nick NAME`). */
+  name?: string;
+  /**
+   * Lines per second to send at most, so pasted or piped text is not cut by the server's
+   * flood control (0 = no pacing). Default 10, the server's default.
+   */
+  rate?: number;
+  /** Lines sent at once before pacing starts. Default 20, the server's default. */
+  burst?: number;
+  /** Called with every line from the server, as received. */
+  onLine: (line: string) => void;
+}
+
+/** A connected chat client. */
+export interface ChatClient {
+  /** The server's address. */
+  readonly addr: Deno.NetAddr;
+  /** Your current name, as the server last told it (null until the welcome arrives). */
+  readonly name: string | null;
+  /** Queues a line to send (paced by the rate). */
+  send(line: string): void;
+  /** Resolves when the server has closed the connection. */
+  readonly closed: Promise<void>;
+  /** Closes the connection. */
+  close(): void;
+}
+
+const encoder = new TextEncoder();
+const MAX_INCOMING_LINE = 1024 * 1024;
+
+/** Connects to a chat server; throws a `FatalError` with a hint when it cannot. */
+export async function startChatClient(options: ChatClientOptions): Promise<ChatClient> {
+  const conn = await connectTcp({
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 8080,
+    timeoutMs: (options.timeout ?? 5) * 1000,
+    startHint: "deno task chat-server",
+  });
+  const rate = options.rate ?? 10;
+  // Pace a little under the server's limit so timing jitter never trips it.
+  const bucket = new TokenBucket(rate * 0.9, Math.max(1, (options.burst ?? 20) - 2));
+  const outgoing: string[] = [];
+  const queue = new OutputQueue(conn, 16 * 1024 * 1024, {
+    onOverflow: () => closeQuietly(conn),
+    onError: () => closeQuietly(conn),
+  });
+  let name: string | null = null;
+  let pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  let done = false;
+
+  function pump(): void {
+    pumpTimer = undefined;
+    while (outgoing.length > 0 && !done) {
+      const wait = bucket.waitMs();
+      if (wait > 0) {
+        pumpTimer = setTimeout(pump, wait);
+        return;
+      }
+      bucket.take();
+      queue.send(encoder.encode(outgoing.shift() + "\n"));
+    }
+  }
+
+  async function receive(): Promise<void> {
+    const framer = new LineFramer(MAX_INCOMING_LINE);
+    const buffer = new Uint8Array(16 * 1024);
+    const onLine = (bytes: Uint8Array): void => {
+      const line = decodeLine(bytes);
+      name = ownNameFrom(line) ?? name;
+      options.onLine(line);
+    };
+    try {
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        framer.push(
+          buffer.subarray(0, n),
+          onLine,
+          () => options.onLine("* (an over-long line was skipped)"),
+        );
+      }
+      const last = framer.flush();
+      if (last !== null) onLine(last);
+    } catch (error) {
+      if (!isDisconnect(error)) throw error;
+    } finally {
+      done = true;
+      clearTimeout(pumpTimer);
+      closeQuietly(conn);
+    }
+  }
+
+  if (options.name) outgoing.push(`/nick ${options.name}`);
+  pump();
+  const closed = receive();
+  return {
+    addr: { transport: "tcp", hostname: options.host ?? "127.0.0.1", port: options.port ?? 8080 },
+    get name() {
+      return name;
+    },
+    send(line: string) {
+      if (done) return;
+      outgoing.push(line);
+      if (pumpTimer === undefined) pump();
+    },
+    closed,
+    close() {
+      done = true;
+      clearTimeout(pumpTimer);
+      closeQuietly(conn);
+    },
+  };
+}
+
+/** The command line of `chat_client.ts`. */
+export const CHAT_CLIENT_COMMAND = {
+  name: "chat_client.ts",
+  summary: "Client for the chat room: see what others say while you type.",
+  usage: [
+    "deno run -N chat_client.ts [OPTIONS]                 interactive, on a terminal",
+    "printf 'hi\\nbye\\n' | deno run -N chat_client.ts     send lines, print what arrives",
+  ],
+  options: {
+    ...ADDRESS_OPTIONS,
+    name: {
+      type: "string",
+      default: "",
+      short: "n",
+      valueName: "NAME",
+      description: "the name to use (1-24 letters, digits, _ or -); default: a guest name",
+    },
+    timeout: {
+      type: "number",
+      default: 5,
+      min: 0.001,
+      max: 3600,
+      valueName: "SECONDS",
+      description: "give up connecting after this long",
+    },
+    rate: {
+      type: "number",
+      default: 10,
+      min: 0,
+      max: 1_000_000,
+      valueName: "N",
+      description: "send at most N lines per second (match the server's --rate; 0 = unpaced)",
+    },
+    noColor: {
+      type: "boolean",
+      default: false,
+      description: "no colours (also: NO_COLOR set, or stdout not a terminal)",
+    },
+  },
+  notes: [
+    "Type a line and press Enter to talk; /help asks the server for its commands.",
+    "bye, /quit, Ctrl+D or Ctrl+C leave. Exit status: 0 when the chat ends, 1 when the",
+    "server cannot be reached, 2 for a bad flag.",
+  ],
+  examples: [
+    "deno run -N chat_client.ts --name alice",
+    "deno run -N chat_client.ts --host ::1 --port 9000 --no-color",
+  ],
+} as const satisfies CommandSpec<OptionSpecs>;
+
+const LEAVE_WORDS = new Set(["bye", "/quit"]);
+/** How long to wait for the server's goodbye before closing ourselves. */
+const GOODBYE_WAIT_MS = 2000;
+
+function isLeave(line: string): boolean {
+  return LEAVE_WORDS.has(line.trim().toLowerCase());
+}
+
+/** Waits for the server to close after we said goodbye, at most a couple of seconds. */
+async function waitForClose(client: ChatClient): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    client.closed,
+    new Promise<void>((resolve) => timer = setTimeout(resolve, GOODBYE_WAIT_MS)),
+  ]);
+  clearTimeout(timer);
+  client.close();
+}
+
+/**
+ * The terminal UI. `attach` receives the function that shows incoming lines, once the prompt
+ * is up (lines that arrived before are shown then).
+ */
+async function interactive(
+  client: ChatClient,
+  color: boolean,
+  attach: (show: (line: string) => void) => void,
+): Promise<void> {
+  const promptFor = (name: string | null): string => `${name ?? "you"}> `;
+  let leaving = false;
+  const leave = (line: string): void => {
+    if (leaving) return;
+    leaving = true;
+    client.send(line);
+    void waitForClose(client);
+  };
+  const prompt = new TerminalPrompt({
+    prompt: promptFor(client.name),
+    onLine(line) {
+      if (isLeave(line)) return leave(line);
+      if (line.trim() === "") return;
+      client.send(line);
+      // The server does not echo your own messages back: show them here.
+      const own = client.name ?? "you";
+      if (line.startsWith("/me ")) prompt.print(paint(color, "dim", `* ${own} ${line.slice(4)}`));
+      else if (!line.startsWith("/") || line.startsWith("//")) {
+        prompt.print(formatOwn(own, line.startsWith("//") ? line.slice(1) : line, { color }));
+      }
+    },
+    onInterrupt: () => leave("/quit"),
+    onEof: () => leave("/quit"),
+  });
+  let shownName = client.name;
+  prompt.start();
+  attach((line) => {
+    prompt.print(formatIncoming(line, { color, ownName: client.name }));
+    if (client.name !== shownName) {
+      shownName = client.name;
+      prompt.setPrompt(promptFor(shownName));
+    }
+  });
+  await client.closed;
+  prompt.stop();
+  printOut(paint(color, "dim", "* disconnected from the server") + "\n");
+}
+
+/** Sends each line of stdin; at its end (Ctrl+D in a pipe) leaves the room. */
+async function sendInput(client: ChatClient): Promise<void> {
+  for await (const line of readLines(Deno.stdin, MAX_INCOMING_LINE)) {
+    client.send(line);
+    if (isLeave(line)) return;
+  }
+  client.send("/quit");
+}
+
+async function main(): Promise<void> {
+  const { values } = loadCommand(CHAT_CLIENT_COMMAND);
+  if (values.name) {
+    const problem = nameProblem(values.name);
+    if (problem) throw new UsageError(`--name: ${problem}`);
+  }
+  const color = colorWanted(Deno.stdout, values.noColor);
+  const early: string[] = [];
+  let show: (line: string) => void = (line) => early.push(line);
+  const client = await startChatClient({
+    ...values,
+    name: values.name || undefined,
+    onLine: (line) => show(line),
+  });
+  const attach = (printer: (line: string) => void): void => {
+    show = printer;
+    early.splice(0).forEach(printer);
+  };
+  if (Deno.stdin.isTerminal() && Deno.stdout.isTerminal()) {
+    await interactive(client, color, attach);
+  } else {
+    attach((line) => printOut(formatIncoming(line, { color, ownName: client.name }) + "\n"));
+    // Print until the server closes, even if stdin is still open (kicked, server stopped).
+    await Promise.race([sendInput(client), client.closed]);
+    await client.closed;
+  }
+  client.close();
+  Deno.exit(0); // a read of stdin may still be pending
+}
+
+if (import.meta.main) await runMain("chat_client.ts", main);

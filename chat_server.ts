@@ -1,0 +1,284 @@
+#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL --allow-read=.env
+/**
+ * TCP chat room server. Anyone can join with `chat_client.ts`, `nc` or `telnet`: every line
+ * is a message to the room, `/help` lists the commands, `bye` leaves.
+ *
+ * ```sh
+ * deno task chat-server                  # 127.0.0.1:8080, operator console on a terminal
+ * nc 127.0.0.1 8080                      # join from anywhere
+ * ```
+ *
+ * When stdin is a terminal, it is the operator console (as in the classic one-to-one chat):
+ * typed lines reach everyone as `Server: TEXT`; `/who`, `/kick NAME`; `bye` closes the room.
+ * Without a terminal (a service, CI) stdin is not read.
+ *
+ * Safety: names cannot be faked, control characters and escape sequences are stripped from
+ * everything clients send, lines are bounded, each client is rate-limited, and a client that
+ * stops reading is dropped once its output queue is full instead of stalling the room.
+ *
+ * @module
+ */
+import { ChatRoom } from "./lib/chat_room.ts";
+import { serveChatTcp } from "./lib/chat_tcp.ts";
+import { formatIncoming } from "./lib/chat_display.ts";
+import { SERVER_NAME } from "./lib/chat_protocol.ts";
+import { ADDRESS_OPTIONS, type CommandSpec, LOG_OPTIONS, type OptionSpecs } from "./lib/config.ts";
+import { loadCommand, onShutdownSignal, runMain } from "./lib/cli.ts";
+import { printOut } from "./lib/io.ts";
+import { effectiveLevel, Logger, type LogSink, stderrSink } from "./lib/log.ts";
+import { formatAddress } from "./lib/net.ts";
+import { colorWanted, paint } from "./lib/terminal.ts";
+import { TerminalPrompt } from "./lib/terminal_prompt.ts";
+
+/** Options of {@linkcode startChatServer}; every field has the CLI's default. */
+export interface ChatServerOptions {
+  /** Address to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** Port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Most clients at once; the next is told `* server full`. Default 1000. */
+  maxClients?: number;
+  /** Longest line, in bytes; longer ones are refused with a notice. Default 4096. */
+  maxLine?: number;
+  /** Bytes queued for a client that is not reading before it is dropped. Default 1 MiB. */
+  maxQueue?: number;
+  /** Lines per second per client; 0 = no limit. Default 10. */
+  rate?: number;
+  /** Lines a client may send at once before the rate applies. Default 20. */
+  burst?: number;
+  /** Messages replayed to each arrival. Default 20. */
+  history?: number;
+  /** Seconds of silence before a client is dropped; 0 = never. Default 0. */
+  idleTimeout?: number;
+  /** Log. Default: info level on stderr. */
+  logger?: Logger;
+  /** Sees every line broadcast to the room (the operator console shows them). */
+  observer?: (line: string) => void;
+}
+
+/** A running chat server. */
+export interface ChatServer {
+  /** The address bound. */
+  readonly addr: Deno.NetAddr;
+  /** The room, for the operator console (`say`, `kick`, `names`). */
+  readonly room: ChatRoom;
+  /** Tells every client the server is shutting down, closes them all (within 2 s), stops. */
+  close(notice?: string): Promise<void>;
+}
+
+/** Longest wait for clients to take their last lines when the server stops. */
+export const SHUTDOWN_GRACE_MS = 2000;
+
+/** Starts a chat server and returns at once. */
+export function startChatServer(options: ChatServerOptions = {}): ChatServer {
+  const log = options.logger ?? new Logger("info");
+  const room = new ChatRoom({
+    maxClients: options.maxClients,
+    history: options.history,
+    rate: options.rate,
+    burst: options.burst,
+    idleTimeout: options.idleTimeout,
+    logger: log,
+    observer: options.observer,
+  });
+  let transport;
+  try {
+    transport = serveChatTcp(room, {
+      host: options.host ?? "127.0.0.1",
+      port: options.port ?? 8080,
+      maxLine: options.maxLine ?? 4096,
+      maxQueue: options.maxQueue ?? 1024 * 1024,
+      logger: log,
+    });
+  } catch (error) {
+    room.close();
+    throw error;
+  }
+  const where = formatAddress(transport.addr);
+  log.info(`Chat server bound to ${where}`);
+  log.info(`Chat server waiting for connections on ${where}...`);
+  let closing: Promise<void> | null = null;
+  const tcp = transport;
+  return {
+    addr: tcp.addr,
+    room,
+    close(notice?: string) {
+      closing ??= (async () => {
+        await tcp.stopAccepting();
+        room.close(notice);
+        await tcp.closeAll(SHUTDOWN_GRACE_MS);
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The command line of `chat_server.ts`. */
+export const CHAT_SERVER_COMMAND = {
+  name: "chat_server.ts",
+  summary: "TCP chat room: many clients (chat_client.ts, nc, telnet) in one room.",
+  usage: ["deno task chat-server [OPTIONS]", "deno run -N chat_server.ts [OPTIONS]"],
+  options: {
+    ...ADDRESS_OPTIONS,
+    maxClients: {
+      type: "integer",
+      default: 1000,
+      min: 1,
+      max: 1_000_000,
+      valueName: "N",
+      description: "clients at once; the next gets '* server full' (1 = one-to-one chat)",
+    },
+    maxLine: {
+      type: "integer",
+      default: 4096,
+      min: 16,
+      max: 1024 * 1024,
+      valueName: "BYTES",
+      description: "longest line; longer lines are refused with a notice",
+    },
+    maxQueue: {
+      type: "integer",
+      default: 1024 * 1024,
+      min: 1024,
+      max: 1024 * 1024 * 1024,
+      valueName: "BYTES",
+      description: "output queued for a client that is not reading before it is dropped",
+    },
+    rate: {
+      type: "number",
+      default: 10,
+      min: 0,
+      max: 1_000_000,
+      valueName: "N",
+      description: "lines per second per client (0 = no flood control)",
+    },
+    burst: {
+      type: "integer",
+      default: 20,
+      min: 1,
+      max: 1_000_000,
+      valueName: "N",
+      description: "lines a client may send at once before --rate applies",
+    },
+    history: {
+      type: "integer",
+      default: 20,
+      min: 0,
+      max: 10000,
+      valueName: "N",
+      description: "messages replayed to each arrival (0 = none)",
+    },
+    idleTimeout: {
+      type: "number",
+      default: 0,
+      min: 0,
+      max: 86400 * 7,
+      valueName: "SECONDS",
+      description: "drop clients silent this long (0 = never)",
+    },
+    noConsole: {
+      type: "boolean",
+      default: false,
+      description: "do not read an operator console from the terminal",
+    },
+    ...LOG_OPTIONS,
+  },
+  notes: [
+    "Operator console (when stdin is a terminal): type to talk to everyone as Server;",
+    "/who lists clients, /kick NAME removes one, bye closes the room. Ctrl+C also stops.",
+  ],
+  examples: [
+    "deno task chat-server --port 9000",
+    "deno run -N chat_server.ts --host 0.0.0.0 --max-clients 50 --history 100",
+    "nc 127.0.0.1 8080",
+  ],
+} as const satisfies CommandSpec<OptionSpecs>;
+
+const CONSOLE_HELP = [
+  "Console commands:",
+  "  TEXT          say TEXT to everyone as Server",
+  "  /who          list who is here",
+  "  /kick NAME    remove NAME from the room",
+  "  bye           tell everyone, close the room and stop",
+].join("\n");
+
+/** The operator console: a prompt under the room's traffic. */
+function startConsole(server: ChatServer, color: boolean, stop: () => void): TerminalPrompt {
+  const prompt: TerminalPrompt = new TerminalPrompt({
+    prompt: paint(color, ["red", "bold"], SERVER_NAME) + "> ",
+    promptWidth: SERVER_NAME.length + 2,
+    onLine(line) {
+      const text = line.trim();
+      if (text === "") return;
+      if (text.toLowerCase() === "bye" || text === "/quit") return stop();
+      if (text === "/who") {
+        const names = server.room.names();
+        return prompt.print(`* ${names.length} here${names.length ? ": " + names.join(", ") : ""}`);
+      }
+      if (text === "/help") return prompt.print(CONSOLE_HELP);
+      if (text.startsWith("/kick")) {
+        const name = text.slice(5).trim();
+        if (!name) return prompt.print("* usage: /kick NAME");
+        return prompt.print(
+          server.room.kick(name) ? `* removed ${name}` : `* no one called ${name} is here`,
+        );
+      }
+      if (text.startsWith("/") && !text.startsWith("//")) {
+        return prompt.print(`* unknown console command ${text.split(" ")[0]}; /help lists them`);
+      }
+      server.room.say(text.startsWith("//") ? text.slice(1) : text);
+    },
+    onInterrupt: stop,
+    onEof: stop,
+  });
+  return prompt;
+}
+
+function main(): void {
+  const { values } = loadCommand(CHAT_SERVER_COMMAND);
+  const useConsole = !values.noConsole && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+  const color = colorWanted(Deno.stdout);
+  let prompt: TerminalPrompt | null = null;
+  // With the console on a terminal, log lines pass above the prompt instead of through it.
+  const sink: LogSink = (line) =>
+    prompt && Deno.stderr.isTerminal() ? prompt.print(line) : stderrSink(line);
+  const log = new Logger(effectiveLevel(values), sink);
+  const server = startChatServer({
+    ...values,
+    logger: log,
+    observer: useConsole
+      ? (line) => prompt?.print(formatIncoming(line, { color, ownName: SERVER_NAME }))
+      : undefined,
+  });
+
+  let stopping = false;
+  const stop = async (why: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${why}: closing the room...`);
+    await server.close();
+    prompt?.stop();
+    log.info("Chat server stopped");
+    Deno.exit(0);
+  };
+  onShutdownSignal((signal) => stop(`${signal} received`));
+
+  if (useConsole) {
+    const where = formatAddress(server.addr);
+    printOut(
+      [
+        "Starting TCP Chat Server...",
+        `Server will run on ${where}`,
+        "Press Ctrl+C to stop the server",
+        "Type a message to talk to everyone, /help for console commands, 'bye' to close the room",
+        "-".repeat(40),
+        `Server waiting for connections on ${where}...`,
+        "",
+      ].join("\n"),
+    );
+    prompt = startConsole(server, color, () => void stop("Operator closed the room"));
+    prompt.start();
+  }
+}
+
+if (import.meta.main) await runMain("chat_server.ts", main);

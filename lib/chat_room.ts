@@ -1,0 +1,355 @@
+/**
+ * The chat room: who is here, their names, commands, flood control, history, and delivery in
+ * one global order. It knows no sockets: a transport (TCP today, others later) hands it a
+ * {@linkcode MemberLink} per client and the decoded lines that client sends.
+ *
+ * Every method runs synchronously, so lines are accepted in one order and each member's link
+ * receives them in that order. A broadcast is encoded once and the same bytes are handed to
+ * every recipient.
+ *
+ * @module
+ */
+import {
+  nameKey,
+  nameProblem,
+  renamedNotice,
+  SERVER_NAME,
+  welcomeNotice,
+} from "./chat_protocol.ts";
+import { Logger, preview } from "./log.ts";
+import { TokenBucket } from "./rate_limit.ts";
+import { stripControls } from "./terminal.ts";
+
+/** What the room needs from a transport for one client. */
+export interface MemberLink {
+  /** Where the client connects from, for logs. */
+  readonly peer: string;
+  /**
+   * Queues bytes for the client without blocking. A link that cannot keep up may drop the
+   * client, but must do so later (not inside this call) by calling {@linkcode ChatRoom.leave}.
+   */
+  send(bytes: Uint8Array): void;
+  /** Closes the client's connection once what was queued has gone out. */
+  close(): void;
+}
+
+/** A client in the room. */
+export interface Member {
+  /** Unique for the life of the room. */
+  readonly id: number;
+  /** Current name. */
+  name: string;
+  /** The transport's handle. */
+  readonly link: MemberLink;
+  /** Flood control. */
+  readonly bucket: TokenBucket;
+  /** When the member last sent a line (ms, `performance.now()`). */
+  lastActive: number;
+  /** When the member was last warned about flooding. */
+  lastFloodWarning: number;
+  /** Set once the member has left; later calls about it are ignored. */
+  gone: boolean;
+}
+
+/** Why a member left, for the notice the others see. */
+export type LeaveReason = "bye" | "disconnected" | "slow" | "kicked" | "idle" | "shutdown";
+
+/** Settings of a {@linkcode ChatRoom}. */
+export interface ChatRoomOptions {
+  /** Most members at once. Default 1000. */
+  maxClients?: number;
+  /** Messages replayed to each arrival. Default 20. */
+  history?: number;
+  /** Lines per second each member may send; 0 = no limit. Default 10. */
+  rate?: number;
+  /** Lines a member may send at once before the rate applies. Default 20. */
+  burst?: number;
+  /** Seconds of silence after which a member is dropped; 0 = never. Default 0. */
+  idleTimeout?: number;
+  /** Log of joins, leaves and (at debug) messages. */
+  logger?: Logger;
+  /** Sees every line broadcast to the whole room (for the operator console). */
+  observer?: (line: string) => void;
+}
+
+const encoder = new TextEncoder();
+const HELP = [
+  "* Commands:",
+  "*   /nick NAME       change your name (1-24 letters, digits, _ or -)",
+  "*   /who             list who is here",
+  "*   /me ACTION       describe an action: * you ACTION",
+  "*   /msg NAME TEXT   private message",
+  "*   /help            this list",
+  "*   /quit or bye     leave",
+  "* A line starting with // sends a message that starts with /.",
+];
+
+/** A chat room. */
+export class ChatRoom {
+  readonly #members = new Map<number, Member>();
+  readonly #byName = new Map<string, Member>();
+  readonly #history: { stamp: string; line: string }[] = [];
+  readonly #maxClients: number;
+  readonly #historySize: number;
+  readonly #rate: number;
+  readonly #burst: number;
+  readonly #idleMs: number;
+  readonly #log: Logger;
+  readonly #observer: ((line: string) => void) | undefined;
+  readonly #sweeper: ReturnType<typeof setInterval> | undefined;
+  #nextId = 1;
+  #nextGuest = 1;
+  #closed = false;
+
+  /** Creates an empty room. */
+  constructor(options: ChatRoomOptions = {}) {
+    this.#maxClients = options.maxClients ?? 1000;
+    this.#historySize = options.history ?? 20;
+    this.#rate = options.rate ?? 10;
+    this.#burst = options.burst ?? 20;
+    this.#idleMs = (options.idleTimeout ?? 0) * 1000;
+    this.#log = options.logger ?? new Logger("warn");
+    this.#observer = options.observer;
+    if (this.#idleMs > 0) {
+      const every = Math.min(1000, Math.max(10, this.#idleMs / 4));
+      this.#sweeper = setInterval(() => this.#dropIdle(), every);
+    }
+  }
+
+  /** Members present. */
+  get size(): number {
+    return this.#members.size;
+  }
+
+  /** Names present, in order of arrival. */
+  names(): string[] {
+    return [...this.#members.values()].map((m) => m.name);
+  }
+
+  /**
+   * Admits a client: gives it a guest name, welcomes it, replays history and tells the others.
+   * When the room is full (or closed) the client is told so and closed; returns `null`.
+   */
+  join(link: MemberLink): Member | null {
+    if (this.#closed || this.#members.size >= this.#maxClients) {
+      link.send(
+        encodeLine(this.#closed ? "* server is shutting down" : "* server full, try again later"),
+      );
+      link.close();
+      this.#log.warn(`Refused ${link.peer}: ${this.#closed ? "shutting down" : "room full"}`);
+      return null;
+    }
+    const now = performance.now();
+    const member: Member = {
+      id: this.#nextId++,
+      name: this.#freeGuestName(),
+      link,
+      bucket: new TokenBucket(this.#rate, this.#burst, now),
+      lastActive: now,
+      lastFloodWarning: -Infinity,
+      gone: false,
+    };
+    this.#members.set(member.id, member);
+    this.#byName.set(nameKey(member.name), member);
+    this.#log.info(`${member.name} joined from ${link.peer} (${this.#members.size} online)`);
+
+    const others = this.names().filter((name) => name !== member.name);
+    const greeting = [
+      welcomeNotice(member.name),
+      others.length === 0
+        ? "* You are the only one here."
+        : `* ${others.length} other${others.length === 1 ? "" : "s"} here: ${others.join(", ")}`,
+      ...this.#history.map((h) => `[history ${h.stamp}] ${h.line}`),
+    ];
+    link.send(encodeLine(greeting.join("\n")));
+    this.#broadcast(`* ${member.name} joined`, member, false);
+    return member;
+  }
+
+  /** Handles one line a member sent (raw: it is sanitised here). */
+  receive(member: Member, raw: string): void {
+    if (member.gone) return;
+    const now = performance.now();
+    member.lastActive = now;
+    const text = stripControls(raw).trimEnd();
+    // Leaving is never rate-limited.
+    if (text.trim().toLowerCase() === "bye") return this.#quit(member);
+    if (!member.bucket.take(now)) {
+      if (now - member.lastFloodWarning >= 1000) {
+        member.lastFloodWarning = now;
+        this.#tell(
+          member,
+          `* slow down: at most ${this.#rate} lines per second; lines were dropped`,
+        );
+        this.#log.warn(`Flood from ${member.name} (${member.link.peer}): lines dropped`);
+      }
+      return;
+    }
+    if (text.trim() === "") return;
+    if (text.startsWith("/") && !text.startsWith("//")) return this.#command(member, text);
+    const message = text.startsWith("//") ? text.slice(1) : text;
+    this.#log.debug(`${member.name}: ${preview(message)}`);
+    this.#broadcast(`${member.name}: ${message}`, member, true);
+  }
+
+  /** Tells a member its line was too long and dropped (the transport detects it). */
+  lineTooLong(member: Member, maxBytes: number): void {
+    if (member.gone) return;
+    this.#tell(member, `* line too long (max ${maxBytes} bytes); it was not sent`);
+    this.#log.warn(`Over-long line from ${member.name} (${member.link.peer}) dropped`);
+  }
+
+  /**
+   * Removes a member and tells the others why. Safe to call more than once. The member's
+   * link is closed unless the transport already lost it (`disconnected`, `slow`).
+   */
+  leave(member: Member, reason: LeaveReason): void {
+    if (member.gone) return;
+    member.gone = true;
+    this.#members.delete(member.id);
+    this.#byName.delete(nameKey(member.name));
+    this.#log.info(`${member.name} (${member.link.peer}) left: ${reason}`);
+    if (reason === "bye") this.#tell(member, `* Goodbye, ${member.name}!`);
+    if (reason === "kicked") {
+      this.#tell(member, `* You were removed from the room by ${SERVER_NAME}.`);
+    }
+    if (reason === "idle") this.#tell(member, "* You were disconnected for being idle.");
+    if (reason !== "disconnected" && reason !== "slow") member.link.close();
+    const notice = {
+      bye: "left",
+      disconnected: "disconnected",
+      slow: "was disconnected (not reading fast enough)",
+      kicked: `was removed by ${SERVER_NAME}`,
+      idle: "was disconnected for being idle",
+      shutdown: "left",
+    }[reason];
+    if (reason !== "shutdown") this.#broadcast(`* ${member.name} ${notice}`, member, false);
+  }
+
+  /** The operator says something: everyone sees `Server: TEXT`. */
+  say(text: string): void {
+    const clean = stripControls(text).trim();
+    if (clean !== "") this.#broadcast(`${SERVER_NAME}: ${clean}`, null, true);
+  }
+
+  /** Removes a member by name (case-insensitive). Returns whether someone was removed. */
+  kick(name: string): boolean {
+    const member = this.#byName.get(nameKey(name));
+    if (!member) return false;
+    this.leave(member, "kicked");
+    return true;
+  }
+
+  /** Tells everyone `notice`, closes every link and refuses new members. */
+  close(notice = "* Server is shutting down. Goodbye!"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    const bytes = encodeLine(notice);
+    for (const member of [...this.#members.values()]) {
+      member.link.send(bytes);
+      this.leave(member, "shutdown");
+    }
+  }
+
+  #quit(member: Member): void {
+    this.leave(member, "bye");
+  }
+
+  #command(member: Member, text: string): void {
+    const [word, ...rest] = text.split(" ");
+    const arg = rest.join(" ").trim();
+    switch (word.toLowerCase()) {
+      case "/nick":
+        return this.#nick(member, arg);
+      case "/who":
+        return this.#tell(member, `* ${this.#members.size} here: ${this.#whoList(member)}`);
+      case "/me":
+        if (arg === "") return this.#tell(member, "* usage: /me ACTION");
+        return this.#broadcast(`* ${member.name} ${arg}`, member, true);
+      case "/msg":
+        return this.#private(member, arg);
+      case "/help":
+        return this.#tell(member, HELP.join("\n"));
+      case "/quit":
+        return this.#quit(member);
+      default:
+        this.#tell(member, `* unknown command ${preview(word, 32)}; type /help for the list`);
+    }
+  }
+
+  #nick(member: Member, name: string): void {
+    if (name === "") return this.#tell(member, "* usage: /nick NAME");
+    const problem = nameProblem(name);
+    if (problem) return this.#tell(member, `* cannot use that name: ${problem}`);
+    const holder = this.#byName.get(nameKey(name));
+    if (holder && holder !== member) {
+      return this.#tell(member, `* the name ${name} is taken`);
+    }
+    if (name === member.name) return this.#tell(member, `* you are already ${name}`);
+    const old = member.name;
+    this.#byName.delete(nameKey(old));
+    member.name = name;
+    this.#byName.set(nameKey(name), member);
+    this.#log.info(`${old} is now known as ${name}`);
+    this.#tell(member, renamedNotice(name));
+    this.#broadcast(`* ${old} is now known as ${name}`, member, false);
+  }
+
+  #private(member: Member, arg: string): void {
+    const space = arg.indexOf(" ");
+    const to = space === -1 ? "" : arg.slice(0, space);
+    const text = space === -1 ? "" : arg.slice(space + 1).trim();
+    if (to === "" || text === "") return this.#tell(member, "* usage: /msg NAME TEXT");
+    const target = this.#byName.get(nameKey(to));
+    if (!target) return this.#tell(member, `* no one called ${preview(to, 32)} is here`);
+    target.link.send(encodeLine(`${member.name} (private): ${text}`));
+    this.#tell(member, `* (private to ${target.name}) ${text}`);
+  }
+
+  #whoList(asker: Member): string {
+    return [...this.#members.values()]
+      .map((m) => (m === asker ? `${m.name} (you)` : m.name))
+      .join(", ");
+  }
+
+  /** Sends `line` to everyone but `except`; records it in history when `remember`. */
+  #broadcast(line: string, except: Member | null, remember: boolean): void {
+    const bytes = encodeLine(line);
+    for (const member of this.#members.values()) {
+      if (member !== except) member.link.send(bytes);
+    }
+    if (remember && this.#historySize > 0) {
+      this.#history.push({ stamp: clock(), line });
+      if (this.#history.length > this.#historySize) this.#history.shift();
+    }
+    this.#observer?.(line);
+  }
+
+  #tell(member: Member, text: string): void {
+    member.link.send(encodeLine(text));
+  }
+
+  #freeGuestName(): string {
+    // Guest names cannot be taken with /nick, but skip any in use just the same.
+    let name = `guest-${this.#nextGuest++}`;
+    while (this.#byName.has(nameKey(name))) name = `guest-${this.#nextGuest++}`;
+    return name;
+  }
+
+  #dropIdle(): void {
+    const now = performance.now();
+    for (const member of [...this.#members.values()]) {
+      if (now - member.lastActive >= this.#idleMs) this.leave(member, "idle");
+    }
+  }
+}
+
+function encodeLine(text: string): Uint8Array {
+  return encoder.encode(text + "\n");
+}
+
+function clock(): string {
+  const now = new Date();
+  return `${String(now.getHours()).padStart(2, "0")}:${String(now.getMinutes()).padStart(2, "0")}`;
+}

@@ -1,0 +1,149 @@
+/**
+ * The TCP transport of the chat: accepts connections, frames each client's bytes into lines
+ * for the {@linkcode ChatRoom}, and gives the room a {@linkcode MemberLink} per client backed
+ * by a bounded {@linkcode OutputQueue}, so a client that stops reading is dropped instead of
+ * stalling the room.
+ *
+ * @module
+ */
+import type { ChatRoom, Member, MemberLink } from "./chat_room.ts";
+import { decodeLine, LineFramer } from "./framing.ts";
+import type { Logger } from "./log.ts";
+import {
+  acceptConnections,
+  closeQuietly,
+  errorText,
+  formatAddress,
+  isDisconnect,
+  listenTcp,
+} from "./net.ts";
+import { OutputQueue } from "./output_queue.ts";
+
+/** Settings of {@linkcode serveChatTcp}. */
+export interface ChatTcpOptions {
+  /** Address to listen on. */
+  host: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  /** Longest line accepted, in bytes. */
+  maxLine: number;
+  /** Most bytes queued for a client that is not reading before it is dropped. */
+  maxQueue: number;
+  /** Connection log. */
+  logger: Logger;
+}
+
+/** The running transport. */
+export interface ChatTcpTransport {
+  /** The address bound. */
+  readonly addr: Deno.NetAddr;
+  /** Connections open now (members and ones being turned away). */
+  readonly connections: number;
+  /** Stops accepting new connections. */
+  stopAccepting(): Promise<void>;
+  /** Waits up to `ms` for every connection to close, then closes the rest. */
+  closeAll(ms: number): Promise<void>;
+}
+
+/** Time a closing connection gets to deliver its last lines and see the peer close. */
+const LINGER_MS = 1000;
+const FIRST_READ_SIZE = 1024;
+const MAX_READ_SIZE = 64 * 1024;
+
+/** Listens on TCP and joins every connection to `room`. */
+export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTransport {
+  const log = options.logger;
+  const listener = listenTcp(options.host, options.port);
+  const open = new Map<Deno.TcpConn, Promise<void>>();
+
+  function track(conn: Deno.TcpConn): void {
+    const handler = handle(conn).finally(() => open.delete(conn));
+    open.set(conn, handler);
+  }
+
+  async function handle(conn: Deno.TcpConn): Promise<void> {
+    const peer = formatAddress(conn.remoteAddr);
+    log.debug(`Connection from ${peer}`);
+    let member: Member | null = null;
+    let lingerTimer: ReturnType<typeof setTimeout> | undefined;
+    let closing = false;
+
+    const queue = new OutputQueue(conn, options.maxQueue, {
+      onOverflow() {
+        log.warn(`${peer} stopped reading (over ${options.maxQueue} bytes queued); disconnected`);
+        if (member) room.leave(member, "slow");
+        closeQuietly(conn);
+      },
+      onError() {
+        closeQuietly(conn); // the read loop sees it and the member leaves as disconnected
+      },
+    });
+
+    const link: MemberLink = {
+      peer,
+      send: (bytes) => queue.send(bytes),
+      close() {
+        if (closing) return;
+        closing = true;
+        // Deliver what is queued, then FIN; a peer that neither reads nor closes is cut off.
+        lingerTimer = setTimeout(() => closeQuietly(conn), LINGER_MS);
+        queue.drained().then(() => conn.closeWrite()).catch(() => {});
+      },
+    };
+
+    member = room.join(link);
+    try {
+      await readLines(conn, member);
+    } catch (error) {
+      if (!isDisconnect(error)) log.warn(`Connection with ${peer} failed: ${errorText(error)}`);
+    } finally {
+      if (member && !member.gone) room.leave(member, "disconnected");
+      clearTimeout(lingerTimer);
+      closeQuietly(conn);
+      log.debug(`Connection from ${peer} closed`);
+    }
+  }
+
+  async function readLines(conn: Deno.TcpConn, member: Member | null): Promise<void> {
+    const framer = new LineFramer(options.maxLine);
+    let buffer = new Uint8Array(FIRST_READ_SIZE);
+    const onLine = (line: Uint8Array): void => {
+      if (member) room.receive(member, decodeLine(line));
+    };
+    const onOverflow = (): void => {
+      if (member) room.lineTooLong(member, options.maxLine);
+    };
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) {
+        const last = framer.flush();
+        if (last !== null) onLine(last);
+        return;
+      }
+      framer.push(buffer.subarray(0, n), onLine, onOverflow);
+      if (n === buffer.length && buffer.length < MAX_READ_SIZE) {
+        buffer = new Uint8Array(buffer.length * 2);
+      }
+    }
+  }
+
+  const accepting = acceptConnections(listener, track, (message) => log.error(message));
+
+  return {
+    addr: listener.addr,
+    get connections() {
+      return open.size;
+    },
+    stopAccepting: () => accepting.stop(),
+    async closeAll(ms: number) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms);
+      });
+      await Promise.race([Promise.all(open.values()), grace]);
+      clearTimeout(timer);
+      for (const conn of open.keys()) closeQuietly(conn);
+      await Promise.all(open.values());
+    },
+  };
+}
