@@ -217,7 +217,6 @@ function parseFlags<S extends OptionSpecs>(
       options,
       strict: true,
       allowPositionals: spec.positionals ?? false,
-      allowNegative: true,
     });
   } catch (error) {
     throw new UsageError(describeParseArgsError(error));
@@ -384,9 +383,7 @@ export function helpText<S extends OptionSpecs>(spec: CommandSpec<S>): string {
     const names = (option.short ? `-${option.short}, ` : "    ") + `--${flagName(key)}`;
     const value = option.type === "boolean" ? "" : ` ${option.valueName ?? "N"}`;
     const extras = [
-      option.type === "boolean"
-        ? (option.default ? "on by default" : "")
-        : `default ${option.default}`,
+      option.type === "boolean" || option.default === "" ? "" : `default ${option.default}`,
       option.env ? `env ${option.env}` : "",
     ].filter(Boolean).join("; ");
     rows.push([names + value, option.description + (extras ? ` (${extras})` : "")]);

@@ -136,3 +136,15 @@ Deno.test("config: .env in the working directory is read; a malformed one exits 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("config: flags named --no-* are ordinary switches", () => {
+  const spec = {
+    name: "t.ts",
+    summary: "t",
+    usage: ["t"],
+    options: { noColor: { type: "boolean", default: false, description: "c" } },
+  } as const satisfies CommandSpec<OptionSpecs>;
+  const sources = { env: () => undefined, dotenv: {} };
+  assert.equal(parseCommand(spec, ["--no-color"], sources).values.noColor, true);
+  assert.equal(parseCommand(spec, [], sources).values.noColor, false);
+});
