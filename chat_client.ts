@@ -57,6 +57,8 @@ export interface ChatClient {
   readonly name: string | null;
   /** Queues a line to send (paced by the rate). */
   send(line: string): void;
+  /** Resolves once every line queued so far has been written (or the connection ended). */
+  flushed(): Promise<void>;
   /** Resolves when the server has closed the connection. */
   readonly closed: Promise<void>;
   /** Closes the connection. */
@@ -85,6 +87,7 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
   let name: string | null = null;
   let pumpTimer: ReturnType<typeof setTimeout> | undefined;
   let done = false;
+  let emptied: (() => void)[] = [];
 
   function pump(): void {
     pumpTimer = undefined;
@@ -97,6 +100,8 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
       bucket.take();
       queue.send(encoder.encode(outgoing.shift() + "\n"));
     }
+    for (const resolve of emptied) resolve();
+    emptied = [];
   }
 
   async function receive(): Promise<void> {
@@ -125,6 +130,8 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
       done = true;
       clearTimeout(pumpTimer);
       closeQuietly(conn);
+      for (const resolve of emptied) resolve();
+      emptied = [];
     }
   }
 
@@ -140,6 +147,10 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
       if (done) return;
       outgoing.push(line);
       if (pumpTimer === undefined) pump();
+    },
+    async flushed() {
+      if (outgoing.length > 0 && !done) await new Promise<void>((resolve) => emptied.push(resolve));
+      await queue.drained();
     },
     closed,
     close() {
@@ -208,8 +219,12 @@ function isLeave(line: string): boolean {
   return LEAVE_WORDS.has(line.trim().toLowerCase());
 }
 
-/** Waits for the server to close after we said goodbye, at most a couple of seconds. */
+/**
+ * After saying goodbye: waits for our lines to go out, then for the server to close, at most a
+ * couple of seconds (a server may drop the goodbye, e.g. under flood control), then closes.
+ */
 async function waitForClose(client: ChatClient): Promise<void> {
+  await Promise.race([client.flushed(), client.closed]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     client.closed,
@@ -270,9 +285,10 @@ async function interactive(
 async function sendInput(client: ChatClient): Promise<void> {
   for await (const line of readLines(Deno.stdin, MAX_INCOMING_LINE)) {
     client.send(line);
-    if (isLeave(line)) return;
+    if (isLeave(line)) return await waitForClose(client);
   }
   client.send("/quit");
+  await waitForClose(client);
 }
 
 async function main(): Promise<void> {

@@ -173,7 +173,7 @@ export class ChatRoom {
     member.lastActive = now;
     const text = stripControls(raw).trimEnd();
     // Leaving is never rate-limited.
-    if (text.trim().toLowerCase() === "bye") return this.#quit(member);
+    if (isLeaving(text)) return this.#quit(member);
     if (!member.bucket.take(now)) {
       if (now - member.lastFloodWarning >= 1000) {
         member.lastFloodWarning = now;
@@ -271,8 +271,6 @@ export class ChatRoom {
         return this.#private(member, arg);
       case "/help":
         return this.#tell(member, HELP.join("\n"));
-      case "/quit":
-        return this.#quit(member);
       default:
         this.#tell(member, `* unknown command ${preview(word, 32)}; type /help for the list`);
     }
@@ -343,6 +341,12 @@ export class ChatRoom {
       if (now - member.lastActive >= this.#idleMs) this.leave(member, "idle");
     }
   }
+}
+
+/** `bye` alone on a line (any case) or `/quit` (with or without a reason). */
+function isLeaving(text: string): boolean {
+  const word = text.trim().toLowerCase();
+  return word === "bye" || word === "/quit" || word.startsWith("/quit ");
 }
 
 function encodeLine(text: string): Uint8Array {

@@ -50,6 +50,13 @@ const LINGER_MS = 1000;
 const FIRST_READ_SIZE = 1024;
 const MAX_READ_SIZE = 64 * 1024;
 
+/** Waits for `queue` to empty, at most `ms`. */
+async function drainWithin(queue: OutputQueue, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([queue.drained(), new Promise((resolve) => timer = setTimeout(resolve, ms))]);
+  clearTimeout(timer);
+}
+
 /** Listens on TCP and joins every connection to `room`. */
 export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTransport {
   const log = options.logger;
@@ -92,12 +99,16 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     };
 
     member = room.join(link);
+    let ended = false;
     try {
       await readLines(conn, member);
+      ended = true;
     } catch (error) {
       if (!isDisconnect(error)) log.warn(`Connection with ${peer} failed: ${errorText(error)}`);
     } finally {
       if (member && !member.gone) room.leave(member, "disconnected");
+      // A client that only half-closed (`nc -N`) still reads: let its replies go out first.
+      if (ended) await drainWithin(queue, LINGER_MS);
       clearTimeout(lingerTimer);
       closeQuietly(conn);
       log.debug(`Connection from ${peer} closed`);

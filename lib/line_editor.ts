@@ -77,6 +77,30 @@ const CONTROL_KEYS: Record<number, Key["name"]> = {
 };
 
 /**
+ * One whole escape sequence: CSI (`ESC [` parameters, intermediates, final byte, which covers
+ * private forms like `ESC [?25h` and mouse reports), SS3 (`ESC O x`), OSC (`ESC ]` to BEL or
+ * ST), DCS/SOS/PM/APC strings (to ST), or `ESC x` (Alt+key). Captures: CSI parameters, CSI
+ * final byte, SS3 final byte, Alt key.
+ */
+const ESCAPE_SEQUENCE =
+  // deno-lint-ignore no-control-regex -- decoding escape sequences is the point
+  /^\x1b(?:\[([\x30-\x3f]*)[\x20-\x2f]*([\x40-\x7e])|O([\x40-\x7e])|\][^\x07\x1b]*(?:\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|(?![[O\]PX^_])([\x20-\x7e]))/;
+/** A prefix of one of those, cut off by the end of a read. */
+const UNFINISHED_ESCAPE =
+  // deno-lint-ignore no-control-regex -- an unfinished escape sequence
+  /^\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*|O|\][^\x07\x1b]*\x1b?|[PX^_][^\x1b]*\x1b?)?$/;
+/** Longest unfinished sequence held back between reads. */
+const MAX_PENDING = 4096;
+
+function keyOfSequence(match: RegExpMatchArray): Key["name"] | undefined {
+  if (match[2] !== undefined) return CSI_KEYS[match[1] + match[2]];
+  if (match[3] !== undefined) return CSI_KEYS[match[3]];
+  if (match[4] === "b") return "word-left";
+  if (match[4] === "f") return "word-right";
+  return undefined; // strings (OSC, DCS, ...) and other Alt keys are not keys we use
+}
+
+/**
  * Turns raw terminal input into keys. Keeps state between chunks, so an escape sequence or a
  * UTF-8 character split across reads still decodes as one key.
  */
@@ -98,25 +122,18 @@ export class KeyDecoder {
     for (let i = 0; i < text.length; i++) {
       const code = text.charCodeAt(i);
       if (code === 0x1b) {
-        // deno-lint-ignore no-control-regex -- decoding escape sequences is the point
-        const match = text.slice(i).match(/^\x1b(?:\[([0-9;]*[A-Za-z~])|O([A-Za-z])|([bf]))/);
+        const rest = text.slice(i);
+        const match = rest.match(ESCAPE_SEQUENCE);
         if (!match) {
-          // An escape sequence cut off at the end of the chunk: wait for the rest.
-          // deno-lint-ignore no-control-regex -- an unfinished escape sequence
-          if (/^\x1b(\[[0-9;]*|O)?$/.test(text.slice(i))) {
-            this.#pending = text.slice(i);
+          // Cut off at the end of the chunk: wait for the rest (within reason).
+          if (UNFINISHED_ESCAPE.test(rest) && rest.length <= MAX_PENDING) {
+            this.#pending = rest;
             break;
           }
           continue; // a lone Escape key: ignored
         }
         flushPlain();
-        const name = match[1] !== undefined
-          ? CSI_KEYS[match[1]]
-          : match[2] !== undefined
-          ? CSI_KEYS[match[2]]
-          : match[3] === "b"
-          ? "word-left"
-          : "word-right";
+        const name = keyOfSequence(match);
         if (name) keys.push({ name } as Key);
         i += match[0].length - 1;
         this.#lastWasCR = false;
@@ -251,7 +268,9 @@ export class LineEditor {
     let start = 0;
     let before = 0;
     for (let i = 0; i < this.#cursor; i++) before += widthOf(this.#chars[i]);
-    while (before > room && start < this.#cursor) before -= widthOf(this.#chars[start++]);
+    // The character under the cursor must fit too, or the cursor would sit on a blank.
+    const under = this.#cursor < this.#chars.length ? widthOf(this.#chars[this.#cursor]) : 0;
+    while (before + under > room && start < this.#cursor) before -= widthOf(this.#chars[start++]);
     let shown = "";
     let used = 0;
     for (let i = start; i < this.#chars.length; i++) {

@@ -3,8 +3,10 @@
  *
  * Sends never block the caller: bytes are queued and a single writer drains the queue,
  * joining everything queued so far into one write per turn of the event loop. A peer that
- * stops reading makes the queue grow; past `maxBytes` the queue gives up on it (calls
- * `onOverflow`, later, never inside `send`) instead of holding memory or stalling anyone else.
+ * stops reading makes the backlog (bytes queued behind the first pending message) grow; past
+ * `maxBytes` the queue gives up on it (calls `onOverflow`, later, never inside `send`) instead
+ * of holding memory or stalling anyone else. The first message is not counted, so one large
+ * message (a history replay) to a peer that reads is never mistaken for a slow peer.
  *
  * @module
  */
@@ -24,8 +26,8 @@ export class OutputQueue {
   readonly #maxBytes: number;
   readonly #events: OutputQueueEvents;
   #chunks: Uint8Array[] = [];
-  /** Bytes queued plus bytes being written. */
-  #pending = 0;
+  /** Bytes queued behind the first pending message (the one being written, or about to be). */
+  #backlog = 0;
   #writing = false;
   #failed = false;
   #idle: (() => void)[] = [];
@@ -41,26 +43,29 @@ export class OutputQueue {
     this.#events = events;
   }
 
-  /** Bytes not yet taken by the peer's socket. */
-  get pending(): number {
-    return this.#pending;
+  /** Bytes queued behind the first pending message. */
+  get backlog(): number {
+    return this.#backlog;
   }
 
   /** Queues `bytes`. The same array may be queued to many peers: it is never modified. */
   send(bytes: Uint8Array): void {
     if (this.#failed) return;
-    if (this.#pending + bytes.length > this.#maxBytes) {
-      this.#fail();
-      queueMicrotask(() => this.#events.onOverflow());
+    if (this.#writing) {
+      // Behind a write in progress: this is the backlog a peer that is not reading builds up.
+      if (this.#backlog + bytes.length > this.#maxBytes) {
+        this.#fail();
+        queueMicrotask(() => this.#events.onOverflow());
+        return;
+      }
+      this.#backlog += bytes.length;
+      this.#chunks.push(bytes);
       return;
     }
     this.#chunks.push(bytes);
-    this.#pending += bytes.length;
-    if (!this.#writing) {
-      this.#writing = true;
-      // Let the rest of this turn queue more, so it all leaves in one write.
-      queueMicrotask(() => this.#drain());
-    }
+    this.#writing = true;
+    // Let the rest of this turn queue more, so it all leaves in one write.
+    queueMicrotask(() => this.#drain());
   }
 
   /** Resolves once everything queued so far has been written (or the queue failed). */
@@ -74,8 +79,8 @@ export class OutputQueue {
       while (this.#chunks.length > 0 && !this.#failed) {
         const batch = this.#chunks.length === 1 ? this.#chunks[0] : concat(this.#chunks);
         this.#chunks = [];
+        this.#backlog = 0;
         await writeAll(this.#writer, batch);
-        this.#pending -= batch.length;
       }
     } catch (error) {
       if (!this.#failed) {
@@ -91,7 +96,7 @@ export class OutputQueue {
   #fail(): void {
     this.#failed = true;
     this.#chunks = [];
-    this.#pending = 0;
+    this.#backlog = 0;
     for (const resolve of this.#idle.splice(0)) resolve();
   }
 }
