@@ -18,7 +18,14 @@
  */
 import { nameProblem, ownNameFrom } from "./lib/chat_protocol.ts";
 import { formatIncoming, formatOwn } from "./lib/chat_display.ts";
-import { ADDRESS_OPTIONS, type CommandSpec, type OptionSpecs, UsageError } from "./lib/config.ts";
+import {
+  ADDRESS_OPTIONS,
+  type CommandSpec,
+  type OptionSpecs,
+  RATE_OPTION,
+  TIMEOUT_OPTION,
+  UsageError,
+} from "./lib/config.ts";
 import { loadCommand, runMain } from "./lib/cli.ts";
 import { decodeLine, LineFramer, readLines } from "./lib/framing.ts";
 import { printOut } from "./lib/io.ts";
@@ -178,20 +185,9 @@ export const CHAT_CLIENT_COMMAND = {
       valueName: "NAME",
       description: "the name to use (1-24 letters, digits, _ or -); default: a guest name",
     },
-    timeout: {
-      type: "number",
-      default: 5,
-      min: 0.001,
-      max: 3600,
-      valueName: "SECONDS",
-      description: "give up connecting after this long",
-    },
+    timeout: { ...TIMEOUT_OPTION, description: "give up connecting after this long" },
     rate: {
-      type: "number",
-      default: 10,
-      min: 0,
-      max: 1_000_000,
-      valueName: "N",
+      ...RATE_OPTION,
       description: "send at most N lines per second (match the server's --rate; 0 = unpaced)",
     },
     noColor: {

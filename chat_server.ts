@@ -22,7 +22,13 @@ import { ChatRoom } from "./lib/chat_room.ts";
 import { serveChatTcp } from "./lib/chat_tcp.ts";
 import { formatIncoming } from "./lib/chat_display.ts";
 import { SERVER_NAME } from "./lib/chat_protocol.ts";
-import { ADDRESS_OPTIONS, type CommandSpec, LOG_OPTIONS, type OptionSpecs } from "./lib/config.ts";
+import {
+  ADDRESS_OPTIONS,
+  type CommandSpec,
+  LOG_OPTIONS,
+  type OptionSpecs,
+  RATE_OPTION,
+} from "./lib/config.ts";
 import { loadCommand, onShutdownSignal, runMain } from "./lib/cli.ts";
 import { printOut } from "./lib/io.ts";
 import { effectiveLevel, Logger, type LogSink, stderrSink } from "./lib/log.ts";
@@ -144,14 +150,7 @@ export const CHAT_SERVER_COMMAND = {
       valueName: "BYTES",
       description: "output queued for a client that is not reading before it is dropped",
     },
-    rate: {
-      type: "number",
-      default: 10,
-      min: 0,
-      max: 1_000_000,
-      valueName: "N",
-      description: "lines per second per client (0 = no flood control)",
-    },
+    rate: { ...RATE_OPTION, description: "lines per second per client (0 = no flood control)" },
     burst: {
       type: "integer",
       default: 20,

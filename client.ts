@@ -15,7 +15,12 @@
  *
  * @module
  */
-import { ADDRESS_OPTIONS, type CommandSpec, type OptionSpecs } from "./lib/config.ts";
+import {
+  ADDRESS_OPTIONS,
+  type CommandSpec,
+  type OptionSpecs,
+  TIMEOUT_OPTION,
+} from "./lib/config.ts";
 import { FatalError, loadCommand, runMain } from "./lib/cli.ts";
 import { decodeLine, LineFramer, readLines } from "./lib/framing.ts";
 import { printErr, printOut, writeAll } from "./lib/io.ts";
@@ -151,11 +156,7 @@ export const CLIENT_COMMAND = {
   options: {
     ...ADDRESS_OPTIONS,
     timeout: {
-      type: "number",
-      default: 5,
-      min: 0.001,
-      max: 3600,
-      valueName: "SECONDS",
+      ...TIMEOUT_OPTION,
       description: "give up on connecting or on a reply after this long",
     },
     keepAlive: {

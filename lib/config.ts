@@ -146,6 +146,26 @@ export const ADDRESS_OPTIONS = {
   },
 } as const satisfies OptionSpecs;
 
+/** `--timeout` as the clients declare it (give the description its role's meaning). */
+export const TIMEOUT_OPTION = {
+  type: "number",
+  default: 5,
+  min: 0.001,
+  max: 3600,
+  valueName: "SECONDS",
+  description: "give up after this long",
+} as const satisfies OptionSpec;
+
+/** `--rate` (lines per second, 0 = unlimited) as the chat roles declare it. */
+export const RATE_OPTION = {
+  type: "number",
+  default: 10,
+  min: 0,
+  max: 1_000_000,
+  valueName: "N",
+  description: "lines per second (0 = no limit)",
+} as const satisfies OptionSpec;
+
 /** The log levels, quietest last. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 

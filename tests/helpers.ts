@@ -179,12 +179,25 @@ export interface CliOptions {
   timeoutMs?: number;
 }
 
-/** Runs `deno <args>` to completion. */
-export async function runDeno(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+/** Runs `deno <args>` to completion, with `NO_COLOR` set and the project root as cwd. */
+export function runDeno(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return runCommand(Deno.execPath(), args, {
+    ...options,
     cwd: options.cwd ?? ROOT,
     env: { NO_COLOR: "1", ...options.env },
+  });
+}
+
+/** Runs a command to completion, feeding it `options.stdin`; kills it after the time-out. */
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: CliOptions = {},
+): Promise<CliResult> {
+  const child = new Deno.Command(command, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -194,11 +207,8 @@ export async function runDeno(args: string[], options: CliOptions = {}): Promise
     await writer.write(encoder.encode(options.stdin));
     await writer.close();
   }
-  const output = await withTimeout(
-    child.output(),
-    options.timeoutMs ?? 20000,
-    `deno ${args.join(" ")}`,
-  )
+  const what = `${command} ${args.join(" ")}`;
+  const output = await withTimeout(child.output(), options.timeoutMs ?? 20000, what)
     .catch((error) => {
       child.kill("SIGKILL");
       throw error;
@@ -327,29 +337,27 @@ export function haveTool(name: string, probeArgs: string[] = ["-h"]): boolean {
   return found;
 }
 
-/** Runs an external command to completion with `stdin` text; kills it after `timeoutMs`. */
-export async function runTool(
+/** Runs an external tool to completion with `stdin` text; kills it after `timeoutMs`. */
+export function runTool(
   name: string,
   args: string[],
   stdin: string,
   timeoutMs = 10000,
 ): Promise<CliResult> {
-  const child = new Deno.Command(name, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
-    .spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(encoder.encode(stdin));
-  await writer.close();
-  const output = await withTimeout(child.output(), timeoutMs, `${name} ${args.join(" ")}`).catch(
-    (error) => {
-      child.kill("SIGKILL");
-      throw error;
-    },
-  );
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return runCommand(name, args, { stdin, timeoutMs });
+}
+
+/**
+ * Starts a server on the IPv6 loopback, or returns `null` (saying so) where this machine has
+ * none, so IPv6 tests skip visibly instead of failing.
+ */
+export function onIpv6Loopback<T>(start: () => T): T | null {
+  try {
+    return start();
+  } catch {
+    console.log("SKIP: no IPv6 loopback (::1) on this machine");
+    return null;
+  }
 }
 
 /** The reply format, for assertions. */

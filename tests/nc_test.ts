@@ -1,7 +1,7 @@
 /** The echo server driven by the system `nc` (netcat-openbsd), as people use it. */
 import assert from "node:assert/strict";
 import { startServer } from "../server.ts";
-import { captureLog, haveTool, REPLY, runTool } from "./helpers.ts";
+import { captureLog, haveTool, onIpv6Loopback, REPLY, runTool } from "./helpers.ts";
 
 const hasNc = haveTool("nc");
 
@@ -59,13 +59,10 @@ Deno.test({
   name: "nc: over IPv6",
   ignore: !hasNc,
   async fn() {
-    let server;
-    try {
-      server = startServer({ host: "::1", port: 0, logger: captureLog().logger });
-    } catch {
-      console.log("SKIP: no IPv6 loopback on this machine");
-      return;
-    }
+    const server = onIpv6Loopback(() =>
+      startServer({ host: "::1", port: 0, logger: captureLog().logger })
+    );
+    if (!server) return;
     try {
       const run = await runTool("nc", ["-6", "::1", String(server.addr.port)], "v6\n");
       assert.ok(run.stdout.endsWith(": v6\n"), run.stdout);

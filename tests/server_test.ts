@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type EchoServerOptions, replyLine, startServer } from "../server.ts";
-import { captureLog, LineClient, REPLY, Spawned, withTimeout } from "./helpers.ts";
+import { captureLog, LineClient, onIpv6Loopback, REPLY, Spawned, withTimeout } from "./helpers.ts";
 
 /** Runs `body` against a fresh in-process server on port 0, always closing it. */
 async function withServer(
@@ -193,13 +193,10 @@ Deno.test("echo: idle connections are closed after --idle-timeout", async () => 
 });
 
 Deno.test("echo: IPv6 loopback works", async () => {
-  let server;
-  try {
-    server = startServer({ host: "::1", port: 0, logger: captureLog().logger });
-  } catch {
-    console.log("SKIP: no IPv6 loopback on this machine");
-    return;
-  }
+  const server = onIpv6Loopback(() =>
+    startServer({ host: "::1", port: 0, logger: captureLog().logger })
+  );
+  if (!server) return;
   try {
     assert.equal(server.addr.hostname, "::1");
     const client = await LineClient.connect(server.addr);
