@@ -8,6 +8,8 @@
  * deno run -N client.ts                      # interactive, on a terminal
  * ```
  *
+ * `--check` only connects and disconnects, for health checks (the Docker image uses it).
+ *
  * Each message goes over a connection of its own (the server's default answers one message
  * per connection); `--keep-alive` sends them all over one, for a server run with
  * `--keep-alive`. Only the network permission is needed: the environment and `.env` are read
@@ -47,6 +49,8 @@ export interface EchoClient {
   readonly addr: Deno.NetAddr;
   /** Sends one message and resolves to the server's reply line (without `\n`). */
   send(message: string): Promise<string>;
+  /** Connects and disconnects without sending: resolves if the server accepts connections. */
+  check(): Promise<void>;
   /** Closes the open connection, if any. */
   close(): void;
 }
@@ -140,7 +144,12 @@ export function startClient(options: EchoClientOptions = {}): EchoClient {
     }
   }
 
-  return { addr, send, close };
+  async function check(): Promise<void> {
+    await connection();
+    close();
+  }
+
+  return { addr, send, check, close };
 }
 
 /** The command line of `client.ts`. */
@@ -170,6 +179,11 @@ export const CLIENT_COMMAND = {
       default: false,
       short: "v",
       description: "log connected/sent/received/closed to stderr",
+    },
+    check: {
+      type: "boolean",
+      default: false,
+      description: "only check that the server accepts connections (exit 0) and send nothing",
     },
   },
   notes: [
@@ -235,7 +249,9 @@ async function main(): Promise<void> {
     logger: new Logger(values.verbose ? "debug" : "error"),
   });
   try {
-    if (positionals.length > 0) {
+    if (values.check) {
+      await client.check(); // for health checks: a server that accepts is a server that runs
+    } else if (positionals.length > 0) {
       if (!await sendAll(client, messagesOf(positionals.join(" ")))) Deno.exitCode = 1;
     } else if (Deno.stdin.isTerminal()) {
       await interactive(client);

@@ -39,6 +39,8 @@ import {
   isDisconnect,
   lingeringClose,
   listenTcp,
+  readOrSilence,
+  SILENCE,
 } from "./lib/net.ts";
 import { formatTimestamp } from "./lib/time.ts";
 
@@ -285,24 +287,6 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     },
     close,
   };
-}
-
-const SILENCE = Symbol("silence");
-
-/** Waits for `pending`, or `ms` of silence, whichever comes first. */
-async function readOrSilence(
-  pending: Promise<number | null>,
-  ms: number,
-): Promise<number | null | typeof SILENCE> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const silence = new Promise<typeof SILENCE>((resolve) => {
-    timer = setTimeout(() => resolve(SILENCE), ms);
-  });
-  try {
-    return await Promise.race([pending, silence]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** The command line of `server.ts`. */

@@ -16,6 +16,8 @@ import {
   formatAddress,
   isDisconnect,
   listenTcp,
+  readOrSilence,
+  SILENCE,
 } from "./net.ts";
 import { OutputQueue } from "./output_queue.ts";
 
@@ -48,6 +50,8 @@ export interface ChatTcpTransport {
 /** Time a closing connection gets to deliver its last lines and see the peer close. */
 const LINGER_MS = 1000;
 const FIRST_READ_SIZE = 1024;
+/** Silence after which a new connection joins the room without having sent anything. */
+const JOIN_AFTER_MS = 50;
 const MAX_READ_SIZE = 64 * 1024;
 
 /** Waits for `queue` to empty, at most `ms`. */
@@ -98,10 +102,19 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
       },
     };
 
-    member = room.join(link);
     let ended = false;
     try {
-      await readLines(conn, member);
+      // Join on the first byte, or after a moment of silence (nc, telnet wait to be greeted).
+      // A connection that closes before then is a port probe and never disturbs the room.
+      const buffer = new Uint8Array(FIRST_READ_SIZE);
+      const first = conn.read(buffer);
+      const early = await readOrSilence(first, JOIN_AFTER_MS);
+      if (early === null) {
+        log.debug(`Probe from ${peer} (closed before joining)`);
+        return;
+      }
+      member = room.join(link);
+      await readLines(conn, member, buffer, early === SILENCE ? first : early);
       ended = true;
     } catch (error) {
       if (!isDisconnect(error)) log.warn(`Connection with ${peer} failed: ${errorText(error)}`);
@@ -115,17 +128,25 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     }
   }
 
-  async function readLines(conn: Deno.TcpConn, member: Member | null): Promise<void> {
+  /** Feeds the room every line from `conn`; `first` is the first read (done or under way). */
+  async function readLines(
+    conn: Deno.TcpConn,
+    member: Member | null,
+    firstBuffer: Uint8Array,
+    first: number | Promise<number | null>,
+  ): Promise<void> {
     const framer = new LineFramer(options.maxLine);
-    let buffer = new Uint8Array(FIRST_READ_SIZE);
+    let buffer = firstBuffer;
     const onLine = (line: Uint8Array): void => {
       if (member) room.receive(member, decodeLine(line));
     };
     const onOverflow = (): void => {
       if (member) room.lineTooLong(member, options.maxLine);
     };
+    let next: number | Promise<number | null> | null = first;
     while (true) {
-      const n = await conn.read(buffer);
+      const n = await (next ?? conn.read(buffer));
+      next = null;
       if (n === null) {
         const last = framer.flush();
         if (last !== null) onLine(last);

@@ -225,3 +225,25 @@ export function acceptConnections(
     },
   };
 }
+
+/** What {@linkcode readOrSilence} returns when the peer stayed silent. */
+export const SILENCE: unique symbol = Symbol("silence");
+
+/**
+ * Waits for a read already under way, or for `ms` of silence, whichever comes first. The read
+ * stays under way after a silence: pass the same promise again to keep waiting for it.
+ */
+export async function readOrSilence(
+  pending: Promise<number | null>,
+  ms: number,
+): Promise<number | null | typeof SILENCE> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silence = new Promise<typeof SILENCE>((resolve) => {
+    timer = setTimeout(() => resolve(SILENCE), ms);
+  });
+  try {
+    return await Promise.race([pending, silence]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

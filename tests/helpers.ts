@@ -228,9 +228,12 @@ export class Spawned {
   readonly #done: Promise<void>;
   #waiters: { pattern: RegExp; stream: "stdout" | "stderr"; resolve: (l: string) => void }[] = [];
 
-  /** Starts `deno <args>` with piped stdio. */
-  constructor(args: string[], options: Omit<CliOptions, "stdin" | "timeoutMs"> = {}) {
-    this.child = new Deno.Command(Deno.execPath(), {
+  /** Starts `deno <args>` (or `options.command <args>`) with piped stdio. */
+  constructor(
+    args: string[],
+    options: Omit<CliOptions, "stdin" | "timeoutMs"> & { command?: string } = {},
+  ) {
+    this.child = new Deno.Command(options.command ?? Deno.execPath(), {
       args,
       cwd: options.cwd ?? ROOT,
       env: { NO_COLOR: "1", ...options.env },
