@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT --allow-read=.env
+#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT --allow-read
 /**
  * Client for the chat room: shows what others say while you type.
  *
@@ -24,12 +24,21 @@ import {
   type OptionSpecs,
   RATE_OPTION,
   TIMEOUT_OPTION,
+  TLS_CLIENT_OPTIONS,
   UsageError,
 } from "./lib/config.ts";
 import { loadCommand, runMain } from "./lib/cli.ts";
 import { decodeLine, LineFramer, readLines } from "./lib/framing.ts";
 import { printOut } from "./lib/io.ts";
-import { closeQuietly, connectTcp, isDisconnect } from "./lib/net.ts";
+import { closeQuietly, connectTo, formatAddress, isDisconnect } from "./lib/net.ts";
+import { FatalError } from "./lib/cli.ts";
+import { looksLikeTls, readPem, tlsServerHint } from "./lib/tls.ts";
+import {
+  PASSWORD_REQUIRED,
+  readPasswordFile,
+  TOO_MANY_FAILURES,
+  WRONG_PASSWORD,
+} from "./lib/chat_auth.ts";
 import { OutputQueue } from "./lib/output_queue.ts";
 import { TokenBucket } from "./lib/rate_limit.ts";
 import { colorWanted, paint } from "./lib/terminal.ts";
@@ -52,6 +61,15 @@ export interface ChatClientOptions {
   rate?: number;
   /** Lines sent at once before pacing starts. Default 20, the server's default. */
   burst?: number;
+  /** Connect over TLS. Default `false`. */
+  tls?: boolean;
+  /** A PEM certificate to trust besides the system's (a self-signed server's); implies TLS. */
+  ca?: string;
+  /**
+   * Called when the room asks for a password (`retry` after a wrong one); resolves to the
+   * password, or `null` to give up (the client then closes). Default: give up.
+   */
+  password?: (retry: boolean) => Promise<string | null>;
   /** Called with every line from the server, as received. */
   onLine: (line: string) => void;
 }
@@ -68,20 +86,30 @@ export interface ChatClient {
   flushed(): Promise<void>;
   /** Resolves when the server has closed the connection. */
   readonly closed: Promise<void>;
+  /** Whether the room turned us away for want of the right password. */
+  readonly denied: boolean;
   /** Closes the connection. */
   close(): void;
 }
 
 const encoder = new TextEncoder();
 const MAX_INCOMING_LINE = 1024 * 1024;
+/** How long to hold our lines for a welcome from a server that may not send one. */
+const ADMIT_WAIT_MS = 1000;
 
 /** Connects to a chat server; throws a `FatalError` with a hint when it cannot. */
 export async function startChatClient(options: ChatClientOptions): Promise<ChatClient> {
-  const conn = await connectTcp({
+  const conn = await connectTo({
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 8080,
     timeoutMs: (options.timeout ?? 5) * 1000,
     startHint: "deno task chat-server",
+    tls: options.tls || options.ca ? { ca: options.ca || undefined } : null,
+  });
+  const where = formatAddress({
+    transport: "tcp",
+    hostname: options.host ?? "127.0.0.1",
+    port: options.port ?? 8080,
   });
   const rate = options.rate ?? 10;
   // Pace a little under the server's limit so timing jitter never trips it.
@@ -92,12 +120,27 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
     onError: () => closeQuietly(conn),
   });
   let name: string | null = null;
+  let denied = false;
   let pumpTimer: ReturnType<typeof setTimeout> | undefined;
   let done = false;
   let emptied: (() => void)[] = [];
+  // Lines wait until we are in the room (the welcome), so they go out under our chosen name
+  // and never to a password prompt; a server that never greets us gets them after a second.
+  let admitted = false;
+  let admitTimer: ReturnType<typeof setTimeout> | undefined = setTimeout(onAdmitted, ADMIT_WAIT_MS);
+
+  function onAdmitted(): void {
+    clearTimeout(admitTimer);
+    admitTimer = undefined;
+    if (admitted) return;
+    admitted = true;
+    if (options.name) outgoing.unshift(`/nick ${options.name}`);
+    pump();
+  }
 
   function pump(): void {
     pumpTimer = undefined;
+    if (!admitted) return;
     while (outgoing.length > 0 && !done) {
       const wait = bucket.waitMs();
       if (wait > 0) {
@@ -116,13 +159,27 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
     const buffer = new Uint8Array(16 * 1024);
     const onLine = (bytes: Uint8Array): void => {
       const line = decodeLine(bytes);
-      name = ownNameFrom(line) ?? name;
+      const given = ownNameFrom(line);
+      if (given) {
+        name = given;
+        onAdmitted();
+      }
       options.onLine(line);
+      if (line.startsWith(PASSWORD_REQUIRED)) {
+        clearTimeout(admitTimer); // wait for the password as long as it takes
+        authenticate(false);
+      } else if (line === WRONG_PASSWORD) authenticate(true);
+      else if (line === TOO_MANY_FAILURES) denied = true;
     };
+    let first = true;
     try {
       while (true) {
         const n = await conn.read(buffer);
         if (n === null) break;
+        if (first && !options.tls && !options.ca && looksLikeTls(buffer.subarray(0, n))) {
+          throw new FatalError(tlsServerHint(where));
+        }
+        first = false;
         framer.push(
           buffer.subarray(0, n),
           onLine,
@@ -136,25 +193,42 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
     } finally {
       done = true;
       clearTimeout(pumpTimer);
+      clearTimeout(admitTimer);
       closeQuietly(conn);
       for (const resolve of emptied) resolve();
       emptied = [];
     }
   }
 
-  if (options.name) outgoing.push(`/nick ${options.name}`);
-  pump();
+  function authenticate(retry: boolean): void {
+    const ask = options.password ?? (() => Promise.resolve(null));
+    ask(retry).then((password) => {
+      if (password === null) {
+        denied = true;
+        closeQuietly(conn);
+      } else {
+        // Not through the paced queue, which waits for admission.
+        queue.send(encoder.encode(`/auth ${password}\n`));
+      }
+    });
+  }
+
+  function send(line: string): void {
+    if (done) return;
+    outgoing.push(line);
+    if (pumpTimer === undefined) pump();
+  }
+
   const closed = receive();
   return {
     addr: { transport: "tcp", hostname: options.host ?? "127.0.0.1", port: options.port ?? 8080 },
     get name() {
       return name;
     },
-    send(line: string) {
-      if (done) return;
-      outgoing.push(line);
-      if (pumpTimer === undefined) pump();
+    get denied() {
+      return denied;
     },
+    send,
     async flushed() {
       if (outgoing.length > 0 && !done) await new Promise<void>((resolve) => emptied.push(resolve));
       await queue.drained();
@@ -163,6 +237,7 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
     close() {
       done = true;
       clearTimeout(pumpTimer);
+      clearTimeout(admitTimer);
       closeQuietly(conn);
     },
   };
@@ -194,6 +269,13 @@ export const CHAT_CLIENT_COMMAND = {
       type: "boolean",
       default: false,
       description: "no colours (also: NO_COLOR set, or stdout not a terminal)",
+    },
+    ...TLS_CLIENT_OPTIONS,
+    passwordFile: {
+      type: "string",
+      default: "",
+      valueName: "FILE",
+      description: "the room's password, from this file's first line (else you are asked)",
     },
   },
   notes: [
@@ -238,6 +320,7 @@ async function interactive(
   client: ChatClient,
   color: boolean,
   attach: (show: (line: string) => void) => void,
+  attachAsker: (ask: (retry: boolean) => Promise<string>) => void,
 ): Promise<void> {
   const promptFor = (name: string | null): string => `${name ?? "you"}> `;
   let leaving = false;
@@ -265,6 +348,7 @@ async function interactive(
   });
   let shownName = client.name;
   prompt.start();
+  attachAsker((retry) => prompt.askSecret(retry ? "Wrong password, try again: " : "Password: "));
   attach((line) => {
     prompt.print(formatIncoming(line, { color, ownName: client.name }));
     if (client.name !== shownName) {
@@ -272,8 +356,11 @@ async function interactive(
       prompt.setPrompt(promptFor(shownName));
     }
   });
-  await client.closed;
-  prompt.stop();
+  try {
+    await client.closed;
+  } finally {
+    prompt.stop(); // never leave the terminal in raw mode, whatever went wrong
+  }
   printOut(paint(color, "dim", "* disconnected from the server") + "\n");
 }
 
@@ -296,17 +383,26 @@ async function main(): Promise<void> {
   const color = colorWanted(Deno.stdout, values.noColor);
   const early: string[] = [];
   let show: (line: string) => void = (line) => early.push(line);
+  // The password comes from a file (tried once), or is asked for on the terminal.
+  const fromFile = values.passwordFile ? readPasswordFile(values.passwordFile) : null;
+  let askPassword = (retry: boolean): Promise<string | null> =>
+    Promise.resolve(fromFile !== null && !retry ? fromFile : null);
   const client = await startChatClient({
     ...values,
     name: values.name || undefined,
+    ca: values.ca ? readPem(values.ca, "--ca", "CERTIFICATE") : undefined,
+    password: (retry) => askPassword(retry),
     onLine: (line) => show(line),
   });
   const attach = (printer: (line: string) => void): void => {
     show = printer;
     early.splice(0).forEach(printer);
   };
-  if (Deno.stdin.isTerminal() && Deno.stdout.isTerminal()) {
-    await interactive(client, color, attach);
+  const terminal = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+  if (terminal) {
+    await interactive(client, color, attach, (ask) => {
+      if (fromFile === null) askPassword = ask;
+    });
   } else {
     attach((line) => printOut(formatIncoming(line, { color, ownName: client.name }) + "\n"));
     // Print until the server closes, even if stdin is still open (kicked, server stopped).
@@ -314,6 +410,15 @@ async function main(): Promise<void> {
     await client.closed;
   }
   client.close();
+  if (client.denied) {
+    throw new FatalError(
+      fromFile !== null
+        ? `the room refused the password in ${values.passwordFile}`
+        : terminal
+        ? "too many wrong passwords"
+        : "this room needs a password: pass it with --password-file FILE",
+    );
+  }
   Deno.exit(0); // a read of stdin may still be pending
 }
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL --allow-read=.env
+#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL,TLS_CERT,TLS_KEY,CHAT_PASSWORD --allow-read
 /**
  * TCP chat room server. Anyone can join with `chat_client.ts`, `nc` or `telnet`: every line
  * is a message to the room, `/help` lists the commands, `bye` leaves.
@@ -28,6 +28,7 @@ import {
   LOG_OPTIONS,
   type OptionSpecs,
   RATE_OPTION,
+  TLS_SERVER_OPTIONS,
 } from "./lib/config.ts";
 import { loadCommand, onShutdownSignal, runMain } from "./lib/cli.ts";
 import { printOut } from "./lib/io.ts";
@@ -35,6 +36,8 @@ import { effectiveLevel, Logger, type LogSink, stderrSink } from "./lib/log.ts";
 import { formatAddress } from "./lib/net.ts";
 import { colorWanted, paint } from "./lib/terminal.ts";
 import { TerminalPrompt } from "./lib/terminal_prompt.ts";
+import { clearTextWarnings, loadServerTls, type ServerTls } from "./lib/tls.ts";
+import { readPasswordFile } from "./lib/chat_auth.ts";
 
 /** Options of {@linkcode startChatServer}; every field has the CLI's default. */
 export interface ChatServerOptions {
@@ -56,6 +59,12 @@ export interface ChatServerOptions {
   history?: number;
   /** Seconds of silence before a client is dropped; 0 = never. Default 0. */
   idleTimeout?: number;
+  /** Serve over TLS with this certificate and key. Default: plain TCP. */
+  tls?: ServerTls | null;
+  /** Clients must send `/auth PASSWORD` before they join. Default: no password. */
+  password?: string;
+  /** Wait before answering a wrong password, in ms. Default 1000 (for tests only). */
+  authDelayMs?: number;
   /** Log. Default: info level on stderr. */
   logger?: Logger;
   /** Sees every line broadcast to the room (the operator console shows them). */
@@ -86,6 +95,8 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
     idleTimeout: options.idleTimeout,
     logger: log,
     observer: options.observer,
+    password: options.password,
+    authDelayMs: options.authDelayMs,
   });
   let transport;
   try {
@@ -94,6 +105,7 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
       port: options.port ?? 8080,
       maxLine: options.maxLine ?? 4096,
       maxQueue: options.maxQueue ?? 1024 * 1024,
+      tls: options.tls ?? null,
       logger: log,
     });
   } catch (error) {
@@ -101,7 +113,12 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
     throw error;
   }
   const where = formatAddress(transport.addr);
-  log.info(`Chat server bound to ${where}`);
+  const host = options.host ?? "127.0.0.1";
+  const extras = [options.tls ? "TLS" : "", options.password ? "password" : ""].filter(Boolean);
+  log.info(`Chat server bound to ${where}${extras.length ? ` (${extras.join(", ")})` : ""}`);
+  for (const warning of clearTextWarnings(host, Boolean(options.tls), Boolean(options.password))) {
+    log.warn(warning);
+  }
   log.info(`Chat server waiting for connections on ${where}...`);
   let closing: Promise<void> | null = null;
   const tcp = transport;
@@ -175,6 +192,20 @@ export const CHAT_SERVER_COMMAND = {
       valueName: "SECONDS",
       description: "drop clients silent this long (0 = never)",
     },
+    passwordFile: {
+      type: "string",
+      default: "",
+      valueName: "FILE",
+      description: "clients must send the password on this file's first line (/auth PASSWORD)",
+    },
+    password: {
+      type: "string",
+      default: "",
+      env: "CHAT_PASSWORD",
+      envOnly: true,
+      description: "the password clients must send (--password-file wins)",
+    },
+    ...TLS_SERVER_OPTIONS,
     noConsole: {
       type: "boolean",
       default: false,
@@ -244,6 +275,8 @@ function main(): void {
   const log = new Logger(effectiveLevel(values), sink);
   const server = startChatServer({
     ...values,
+    tls: loadServerTls(values.tlsCert, values.tlsKey),
+    password: values.passwordFile ? readPasswordFile(values.passwordFile) : values.password,
     logger: log,
     observer: useConsole
       ? (line) => prompt?.print(formatIncoming(line, { color, ownName: SERVER_NAME }))

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT --allow-read=.env
+#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT --allow-read
 /**
  * Client for the timestamped echo server.
  *
@@ -22,12 +22,15 @@ import {
   type CommandSpec,
   type OptionSpecs,
   TIMEOUT_OPTION,
+  TLS_CLIENT_OPTIONS,
 } from "./lib/config.ts";
 import { FatalError, loadCommand, runMain } from "./lib/cli.ts";
 import { decodeLine, LineFramer, readLines } from "./lib/framing.ts";
 import { printErr, printOut, writeAll } from "./lib/io.ts";
 import { Logger } from "./lib/log.ts";
-import { closeQuietly, connectTcp, formatAddress, isDisconnect, normalizeHost } from "./lib/net.ts";
+import { looksLikeTls, readPem, tlsServerHint } from "./lib/tls.ts";
+import { stripControls } from "./lib/terminal.ts";
+import { closeQuietly, connectTo, formatAddress, isDisconnect, normalizeHost } from "./lib/net.ts";
 
 /** Options of {@linkcode startClient}. */
 export interface EchoClientOptions {
@@ -39,6 +42,10 @@ export interface EchoClientOptions {
   timeout?: number;
   /** Send every message over one connection. Default `false` (one connection each). */
   keepAlive?: boolean;
+  /** Connect over TLS. Default `false`. */
+  tls?: boolean;
+  /** A PEM certificate to trust besides the system's (a self-signed server's). */
+  ca?: string;
   /** Where the connected/sent/received/closed lines go. Default: nowhere. */
   logger?: Logger;
 }
@@ -67,16 +74,17 @@ export function startClient(options: EchoClientOptions = {}): EchoClient {
   const log = options.logger ?? new Logger("error");
   const addr: Deno.NetAddr = { transport: "tcp", hostname, port };
   const where = formatAddress(addr);
-  let open: { conn: Deno.TcpConn; framer: LineFramer } | null = null;
+  let open: { conn: Deno.Conn; framer: LineFramer } | null = null;
   const buffer = new Uint8Array(16 * 1024);
 
-  async function connection(): Promise<{ conn: Deno.TcpConn; framer: LineFramer }> {
+  async function connection(): Promise<{ conn: Deno.Conn; framer: LineFramer }> {
     if (open) return open;
-    const conn = await connectTcp({
+    const conn = await connectTo({
       host: hostname,
       port,
       timeoutMs,
       startHint: "deno task server",
+      tls: options.tls || options.ca ? { ca: options.ca || undefined } : null,
     });
     log.info(`Connected to server at ${where}`);
     open = { conn, framer: new LineFramer(MAX_REPLY_BYTES) };
@@ -90,16 +98,22 @@ export function startClient(options: EchoClientOptions = {}): EchoClient {
     log.info("Connection closed");
   }
 
-  async function readReply(conn: Deno.TcpConn, framer: LineFramer): Promise<string | null> {
+  async function readReply(conn: Deno.Conn, framer: LineFramer): Promise<string | null> {
     let reply: string | null = null;
+    let first = true;
     while (reply === null) {
       const n = await conn.read(buffer);
       if (n === null) {
         const last = framer.flush();
-        return last === null ? null : decodeLine(last);
+        return last === null ? null : stripControls(decodeLine(last));
       }
+      if (first && !options.tls && !options.ca && looksLikeTls(buffer.subarray(0, n))) {
+        throw new FatalError(tlsServerHint(where));
+      }
+      first = false;
       framer.push(buffer.subarray(0, n), (line) => {
-        reply = decodeLine(line);
+        // A reply is printed on a terminal: whatever a server sends, no escape reaches it.
+        reply = stripControls(decodeLine(line));
         return false;
       }, () => {});
     }
@@ -180,6 +194,7 @@ export const CLIENT_COMMAND = {
       short: "v",
       description: "log connected/sent/received/closed to stderr",
     },
+    ...TLS_CLIENT_OPTIONS,
     check: {
       type: "boolean",
       default: false,
@@ -246,6 +261,7 @@ async function main(): Promise<void> {
   const { values, positionals } = loadCommand(CLIENT_COMMAND);
   const client = startClient({
     ...values,
+    ca: values.ca ? readPem(values.ca, "--ca", "CERTIFICATE") : undefined,
     logger: new Logger(values.verbose ? "debug" : "error"),
   });
   try {

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL --allow-read=.env
+#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL,TLS_CERT,TLS_KEY --allow-read
 /**
  * Timestamped TCP echo server.
  *
@@ -26,6 +26,7 @@ import {
   type ConfigValues,
   LOG_OPTIONS,
   type OptionSpecs,
+  TLS_SERVER_OPTIONS,
 } from "./lib/config.ts";
 import { loadCommand, onShutdownSignal, runMain } from "./lib/cli.ts";
 import { decodeLine, LineFramer } from "./lib/framing.ts";
@@ -34,15 +35,17 @@ import { effectiveLevel, Logger, preview } from "./lib/log.ts";
 import {
   acceptConnections,
   closeQuietly,
+  completeHandshake,
   errorText,
   formatAddress,
   isDisconnect,
   lingeringClose,
-  listenTcp,
+  listenOn,
   readOrSilence,
   SILENCE,
 } from "./lib/net.ts";
 import { formatTimestamp } from "./lib/time.ts";
+import { clearTextWarnings, describeTlsFailure, loadServerTls, type ServerTls } from "./lib/tls.ts";
 
 /** Options of {@linkcode startServer}; every field has the CLI's default. */
 export interface EchoServerOptions {
@@ -60,6 +63,8 @@ export interface EchoServerOptions {
   idleTimeout?: number;
   /** Connections served at once; the next one is told `ERROR server busy`. Default 1000. */
   maxConnections?: number;
+  /** Serve over TLS with this certificate and key. Default: plain TCP. */
+  tls?: ServerTls | null;
   /** Where log lines go. Default: info level on stderr. */
   logger?: Logger;
 }
@@ -93,7 +98,7 @@ const IDLE_LINE = encoder.encode("ERROR idle timeout\n");
 type Phase = "reading" | "writing" | "closing";
 
 interface Connection {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.Conn;
   readonly peer: string;
   readonly framer: LineFramer;
   phase: Phase;
@@ -118,10 +123,11 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
   const log = options.logger ?? new Logger("info");
   const tooLongLine = encoder.encode(`ERROR message too long (max ${maxBytes} bytes)\n`);
 
-  const listener = listenTcp(host, options.port ?? 8080);
-  const addr = listener.addr;
+  const listener = listenOn(host, options.port ?? 8080, options.tls ?? null);
+  const addr = listener.addr as Deno.NetAddr;
   const where = formatAddress(addr);
-  log.info(`Server bound to ${where}`);
+  log.info(`Server bound to ${where}${options.tls ? " (TLS)" : ""}`);
+  for (const warning of clearTextWarnings(host, Boolean(options.tls))) log.warn(warning);
   log.info(
     `Server is listening for connections... (${
       keepAlive ? "keep-alive" : "one message per connection"
@@ -151,8 +157,8 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
 
   async function serve(c: Connection): Promise<void> {
     const { conn, peer, framer } = c;
+    let pending: Promise<number | null> | null = null;
     let buffer = new Uint8Array(FIRST_READ_SIZE);
-    let pending: Promise<number | null> | null = conn.read(buffer);
     let eof = false;
     let overflow = false;
     let outcome = "";
@@ -165,6 +171,8 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
       overflow = true;
     };
     try {
+      await completeHandshake(conn);
+      pending = conn.read(buffer);
       while (pending) {
         const n = framer.hasPartial ? await readOrSilence(pending, flushMs) : await pending;
         if (n !== SILENCE) pending = null;
@@ -207,7 +215,12 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
       if (eof) closeQuietly(conn);
       else await lingeringClose(conn, LINGER_MS, pending ?? undefined);
     } catch (error) {
-      if (!isDisconnect(error)) log.warn(`Connection with ${peer} failed: ${errorText(error)}`);
+      if (!isDisconnect(error)) {
+        log.warn(
+          describeTlsFailure(error, peer, "server") ??
+            `Connection with ${peer} failed: ${errorText(error)}`,
+        );
+      }
       outcome = c.idle ? " (idle timeout)" : isDisconnect(error) ? "" : " (error)";
       closeQuietly(conn);
     }
@@ -219,7 +232,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     return replyLine(message);
   }
 
-  function rejectBusy(conn: Deno.TcpConn): void {
+  function rejectBusy(conn: Deno.Conn): void {
     log.warn(`Refused ${formatAddress(conn.remoteAddr)}: ${maxConnections} connections open`);
     stragglers.add(conn);
     writeAll(conn, BUSY_LINE)
@@ -228,7 +241,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
       .finally(() => stragglers.delete(conn));
   }
 
-  function track(conn: Deno.TcpConn): void {
+  function track(conn: Deno.Conn): void {
     const c: Connection = {
       conn,
       peer: formatAddress(conn.remoteAddr),
@@ -335,6 +348,7 @@ export const SERVER_COMMAND = {
       valueName: "N",
       description: "connections served at once; the next gets 'ERROR server busy'",
     },
+    ...TLS_SERVER_OPTIONS,
     ...LOG_OPTIONS,
   },
   examples: [
@@ -350,7 +364,8 @@ export type ServerConfig = ConfigValues<typeof SERVER_COMMAND.options>;
 function main(): void {
   const { values } = loadCommand(SERVER_COMMAND);
   const log = new Logger(effectiveLevel(values));
-  const server = startServer({ ...values, logger: log });
+  const tls = loadServerTls(values.tlsCert, values.tlsKey);
+  const server = startServer({ ...values, tls, logger: log });
   onShutdownSignal(async (signal) => {
     log.info(`${signal} received: closing the server...`);
     await server.close();

@@ -18,6 +18,7 @@ import {
 } from "./chat_protocol.ts";
 import { Logger, preview } from "./log.ts";
 import { TokenBucket } from "./rate_limit.ts";
+import { Password, PASSWORD_REQUIRED, TOO_MANY_FAILURES, WRONG_PASSWORD } from "./chat_auth.ts";
 import { stripControls } from "./terminal.ts";
 
 /** What the room needs from a transport for one client. */
@@ -49,10 +50,25 @@ export interface Member {
   lastFloodWarning: number;
   /** Set once the member has left; later calls about it are ignored. */
   gone: boolean;
+  /** In the room (false while a password is awaited). */
+  admitted: boolean;
+  /** When the client arrived (ms, `performance.now()`). */
+  readonly arrived: number;
+  /** Wrong passwords so far. */
+  failures: number;
+  /** Pending answer to a wrong password. */
+  authTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** Why a member left, for the notice the others see. */
-export type LeaveReason = "bye" | "disconnected" | "slow" | "kicked" | "idle" | "shutdown";
+export type LeaveReason =
+  | "bye"
+  | "disconnected"
+  | "slow"
+  | "kicked"
+  | "idle"
+  | "shutdown"
+  | "denied";
 
 /** Settings of a {@linkcode ChatRoom}. */
 export interface ChatRoomOptions {
@@ -70,7 +86,16 @@ export interface ChatRoomOptions {
   logger?: Logger;
   /** Sees every line broadcast to the whole room (for the operator console). */
   observer?: (line: string) => void;
+  /** When set, a client joins only after `/auth PASSWORD`. */
+  password?: string;
+  /** Wait before answering a wrong password, in ms. Default 1000. */
+  authDelayMs?: number;
+  /** Seconds a client may take to give the password. Default 60. */
+  authTimeout?: number;
 }
+
+/** Wrong passwords before a client is disconnected. */
+export const MAX_AUTH_FAILURES = 3;
 
 const encoder = new TextEncoder();
 const HELP = [
@@ -97,6 +122,11 @@ export class ChatRoom {
   readonly #log: Logger;
   readonly #observer: ((line: string) => void) | undefined;
   readonly #sweeper: ReturnType<typeof setInterval> | undefined;
+  readonly #password: Password | null;
+  readonly #authDelayMs: number;
+  readonly #authTimeoutMs: number;
+  /** Clients still to give the password. */
+  readonly #pending = new Set<Member>();
   #nextId = 1;
   #nextGuest = 1;
   #closed = false;
@@ -110,8 +140,12 @@ export class ChatRoom {
     this.#idleMs = (options.idleTimeout ?? 0) * 1000;
     this.#log = options.logger ?? new Logger("warn");
     this.#observer = options.observer;
-    if (this.#idleMs > 0) {
-      const every = Math.min(1000, Math.max(10, this.#idleMs / 4));
+    this.#password = options.password ? new Password(options.password) : null;
+    this.#authDelayMs = options.authDelayMs ?? 1000;
+    this.#authTimeoutMs = (options.authTimeout ?? 60) * 1000;
+    const limits = [this.#idleMs, this.#password ? this.#authTimeoutMs : 0].filter((ms) => ms > 0);
+    if (limits.length > 0) {
+      const every = Math.min(1000, Math.max(10, Math.min(...limits) / 4));
       this.#sweeper = setInterval(() => this.#dropIdle(), every);
     }
   }
@@ -131,27 +165,54 @@ export class ChatRoom {
    * When the room is full (or closed) the client is told so and closed; returns `null`.
    */
   join(link: MemberLink): Member | null {
-    if (this.#closed || this.#members.size >= this.#maxClients) {
-      link.send(
-        encodeLine(this.#closed ? "* server is shutting down" : "* server full, try again later"),
-      );
-      link.close();
-      this.#log.warn(`Refused ${link.peer}: ${this.#closed ? "shutting down" : "room full"}`);
-      return null;
-    }
+    if (this.#refuse(link)) return null;
     const now = performance.now();
     const member: Member = {
       id: this.#nextId++,
-      name: this.#freeGuestName(),
+      name: "",
       link,
       bucket: new TokenBucket(this.#rate, this.#burst, now),
       lastActive: now,
       lastFloodWarning: -Infinity,
       gone: false,
+      admitted: false,
+      arrived: now,
+      failures: 0,
+      authTimer: undefined,
     };
+    if (this.#password) {
+      // Outside the room until the password is right: it sees and sends nothing of it.
+      this.#pending.add(member);
+      this.#log.info(`${link.peer} connected; waiting for the password`);
+      this.#tell(member, `${PASSWORD_REQUIRED} (or bye to leave)`);
+      return member;
+    }
+    this.#admit(member);
+    return member;
+  }
+
+  /** Turns a client away when the room is closed or full; returns whether it did. */
+  #refuse(link: MemberLink): boolean {
+    if (!this.#closed && this.#members.size < this.#maxClients) return false;
+    link.send(
+      encodeLine(this.#closed ? "* server is shutting down" : "* server full, try again later"),
+    );
+    link.close();
+    this.#log.warn(`Refused ${link.peer}: ${this.#closed ? "shutting down" : "room full"}`);
+    return true;
+  }
+
+  /** Brings a member into the room: a guest name, the welcome, history, a join notice. */
+  #admit(member: Member): void {
+    if (this.#refuse(member.link)) {
+      member.gone = true;
+      return;
+    }
+    member.admitted = true;
+    member.name = this.#freeGuestName();
     this.#members.set(member.id, member);
     this.#byName.set(nameKey(member.name), member);
-    this.#log.info(`${member.name} joined from ${link.peer} (${this.#members.size} online)`);
+    this.#log.info(`${member.name} joined from ${member.link.peer} (${this.#members.size} online)`);
 
     const others = this.names().filter((name) => name !== member.name);
     const greeting = [
@@ -161,9 +222,38 @@ export class ChatRoom {
         : `* ${others.length} other${others.length === 1 ? "" : "s"} here: ${others.join(", ")}`,
       ...this.#history.map((h) => `[history ${h.stamp}] ${h.line}`),
     ];
-    link.send(encodeLine(greeting.join("\n")));
+    member.link.send(encodeLine(greeting.join("\n")));
     this.#broadcast(`* ${member.name} joined`, member, false);
-    return member;
+  }
+
+  /** A line from a client that has not given the password yet. */
+  #authenticate(member: Member, text: string, now: number): void {
+    const password = this.#password;
+    if (!password || member.authTimer !== undefined) return; // waiting out a failure: ignored
+    if (!member.bucket.take(now)) return;
+    const auth = text.match(/^\/auth(?: (.*))?$/i);
+    if (!auth) return this.#tell(member, "* send /auth PASSWORD first (or bye to leave)");
+    if (password.matches(auth[1] ?? "")) {
+      this.#pending.delete(member);
+      this.#tell(member, "* password accepted");
+      return this.#admit(member);
+    }
+    member.failures++;
+    // The attempt itself is never logged.
+    this.#log.warn(
+      `Wrong password from ${member.link.peer} (${member.failures} of ${MAX_AUTH_FAILURES})`,
+    );
+    // Every failure waits before its answer, so guessing is slow.
+    member.authTimer = setTimeout(() => {
+      member.authTimer = undefined;
+      if (member.gone) return;
+      if (member.failures >= MAX_AUTH_FAILURES) {
+        this.#tell(member, TOO_MANY_FAILURES);
+        this.#log.warn(`${member.link.peer} disconnected after ${member.failures} wrong passwords`);
+        return this.leave(member, "denied");
+      }
+      this.#tell(member, WRONG_PASSWORD);
+    }, this.#authDelayMs);
   }
 
   /** Handles one line a member sent (raw: it is sanitised here). */
@@ -174,6 +264,7 @@ export class ChatRoom {
     const text = stripControls(raw).trimEnd();
     // Leaving is never rate-limited.
     if (isLeaving(text)) return this.#quit(member);
+    if (!member.admitted) return this.#authenticate(member, text, now);
     if (!member.bucket.take(now)) {
       if (now - member.lastFloodWarning >= 1000) {
         member.lastFloodWarning = now;
@@ -206,6 +297,15 @@ export class ChatRoom {
   leave(member: Member, reason: LeaveReason): void {
     if (member.gone) return;
     member.gone = true;
+    if (!member.admitted) {
+      // Never in the room: nobody is told.
+      this.#pending.delete(member);
+      clearTimeout(member.authTimer);
+      if (reason === "bye") this.#tell(member, "* Goodbye!");
+      if (reason !== "disconnected" && reason !== "slow") member.link.close();
+      this.#log.info(`${member.link.peer} left before joining: ${reason}`);
+      return;
+    }
     this.#members.delete(member.id);
     this.#byName.delete(nameKey(member.name));
     this.#log.info(`${member.name} (${member.link.peer}) left: ${reason}`);
@@ -222,6 +322,7 @@ export class ChatRoom {
       kicked: `was removed by ${SERVER_NAME}`,
       idle: "was disconnected for being idle",
       shutdown: "left",
+      denied: "left",
     }[reason];
     if (reason !== "shutdown") this.#broadcast(`* ${member.name} ${notice}`, member, false);
   }
@@ -246,7 +347,7 @@ export class ChatRoom {
     this.#closed = true;
     clearInterval(this.#sweeper);
     const bytes = encodeLine(notice);
-    for (const member of [...this.#members.values()]) {
+    for (const member of [...this.#members.values(), ...this.#pending]) {
       member.link.send(bytes);
       this.leave(member, "shutdown");
     }
@@ -271,6 +372,8 @@ export class ChatRoom {
         return this.#private(member, arg);
       case "/help":
         return this.#tell(member, HELP.join("\n"));
+      case "/auth":
+        return this.#tell(member, "* you are already in the room");
       default:
         this.#tell(member, `* unknown command ${preview(word, 32)}; type /help for the list`);
     }
@@ -337,8 +440,15 @@ export class ChatRoom {
 
   #dropIdle(): void {
     const now = performance.now();
-    for (const member of [...this.#members.values()]) {
-      if (now - member.lastActive >= this.#idleMs) this.leave(member, "idle");
+    if (this.#idleMs > 0) {
+      for (const member of [...this.#members.values()]) {
+        if (now - member.lastActive >= this.#idleMs) this.leave(member, "idle");
+      }
+    }
+    for (const member of [...this.#pending]) {
+      if (now - member.arrived < this.#authTimeoutMs || member.authTimer !== undefined) continue;
+      this.#tell(member, "* no password given in time; goodbye");
+      this.leave(member, "denied");
     }
   }
 }

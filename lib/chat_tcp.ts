@@ -12,14 +12,16 @@ import type { Logger } from "./log.ts";
 import {
   acceptConnections,
   closeQuietly,
+  completeHandshake,
   errorText,
   formatAddress,
   isDisconnect,
-  listenTcp,
+  listenOn,
   readOrSilence,
   SILENCE,
 } from "./net.ts";
 import { OutputQueue } from "./output_queue.ts";
+import { describeTlsFailure, type ServerTls } from "./tls.ts";
 
 /** Settings of {@linkcode serveChatTcp}. */
 export interface ChatTcpOptions {
@@ -31,6 +33,8 @@ export interface ChatTcpOptions {
   maxLine: number;
   /** Most bytes queued for a client that is not reading before it is dropped. */
   maxQueue: number;
+  /** Serve over TLS with this certificate and key. Default: plain TCP. */
+  tls?: ServerTls | null;
   /** Connection log. */
   logger: Logger;
 }
@@ -64,15 +68,15 @@ async function drainWithin(queue: OutputQueue, ms: number): Promise<void> {
 /** Listens on TCP and joins every connection to `room`. */
 export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTransport {
   const log = options.logger;
-  const listener = listenTcp(options.host, options.port);
-  const open = new Map<Deno.TcpConn, Promise<void>>();
+  const listener = listenOn(options.host, options.port, options.tls ?? null);
+  const open = new Map<Deno.Conn, Promise<void>>();
 
-  function track(conn: Deno.TcpConn): void {
+  function track(conn: Deno.Conn): void {
     const handler = handle(conn).finally(() => open.delete(conn));
     open.set(conn, handler);
   }
 
-  async function handle(conn: Deno.TcpConn): Promise<void> {
+  async function handle(conn: Deno.Conn): Promise<void> {
     const peer = formatAddress(conn.remoteAddr);
     log.debug(`Connection from ${peer}`);
     let member: Member | null = null;
@@ -104,6 +108,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
 
     let ended = false;
     try {
+      await completeHandshake(conn);
       // Join on the first byte, or after a moment of silence (nc, telnet wait to be greeted).
       // A connection that closes before then is a port probe and never disturbs the room.
       const buffer = new Uint8Array(FIRST_READ_SIZE);
@@ -117,7 +122,12 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
       await readLines(conn, member, buffer, early === SILENCE ? first : early);
       ended = true;
     } catch (error) {
-      if (!isDisconnect(error)) log.warn(`Connection with ${peer} failed: ${errorText(error)}`);
+      if (!isDisconnect(error)) {
+        log.warn(
+          describeTlsFailure(error, peer, "server") ??
+            `Connection with ${peer} failed: ${errorText(error)}`,
+        );
+      }
     } finally {
       if (member && !member.gone) room.leave(member, "disconnected");
       // A client that only half-closed (`nc -N`) still reads: let its replies go out first.
@@ -130,7 +140,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
 
   /** Feeds the room every line from `conn`; `first` is the first read (done or under way). */
   async function readLines(
-    conn: Deno.TcpConn,
+    conn: Deno.Conn,
     member: Member | null,
     firstBuffer: Uint8Array,
     first: number | Promise<number | null>,
@@ -162,7 +172,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
   const accepting = acceptConnections(listener, track, (message) => log.error(message));
 
   return {
-    addr: listener.addr,
+    addr: listener.addr as Deno.NetAddr,
     get connections() {
       return open.size;
     },

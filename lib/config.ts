@@ -30,6 +30,8 @@ interface BaseOption {
   env?: string;
   /** The placeholder shown in `--help`, e.g. `PORT`. */
   valueName?: string;
+  /** Settable only through `env` (secrets that must not appear on a command line). */
+  envOnly?: boolean;
 }
 
 /** A whole number within `[min, max]`. */
@@ -166,6 +168,39 @@ export const RATE_OPTION = {
   description: "lines per second (0 = no limit)",
 } as const satisfies OptionSpec;
 
+/** `--tls-cert` and `--tls-key` as both servers declare them. */
+export const TLS_SERVER_OPTIONS = {
+  tlsCert: {
+    type: "string",
+    default: "",
+    env: "TLS_CERT",
+    valueName: "FILE",
+    description: "serve over TLS with this PEM certificate (chain); needs --tls-key",
+  },
+  tlsKey: {
+    type: "string",
+    default: "",
+    env: "TLS_KEY",
+    valueName: "FILE",
+    description: "the PEM private key of --tls-cert",
+  },
+} as const satisfies OptionSpecs;
+
+/** `--tls` and `--ca` as both clients declare them. */
+export const TLS_CLIENT_OPTIONS = {
+  tls: {
+    type: "boolean",
+    default: false,
+    description: "connect over TLS (the server runs with --tls-cert)",
+  },
+  ca: {
+    type: "string",
+    default: "",
+    valueName: "FILE",
+    description: "trust this PEM certificate too (a self-signed server's cert.pem); implies --tls",
+  },
+} as const satisfies OptionSpecs;
+
 /** The log levels, quietest last. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 
@@ -225,6 +260,7 @@ function parseFlags<S extends OptionSpecs>(
     version: { type: "boolean", short: "V" },
   };
   for (const [key, option] of Object.entries(spec.options)) {
+    if (option.envOnly) continue;
     options[flagName(key)] = {
       type: option.type === "boolean" ? "boolean" : "string",
       ...(option.short ? { short: option.short } : {}),
@@ -245,8 +281,8 @@ function parseFlags<S extends OptionSpecs>(
     help: result.values.help as FlagValue,
     version: result.values.version as FlagValue,
   };
-  for (const key of Object.keys(spec.options)) {
-    flags[key] = result.values[flagName(key)] as FlagValue;
+  for (const [key, option] of Object.entries(spec.options)) {
+    if (!option.envOnly) flags[key] = result.values[flagName(key)] as FlagValue;
   }
   return { flags, positionals: result.positionals };
 }
@@ -399,7 +435,12 @@ export function helpText<S extends OptionSpecs>(spec: CommandSpec<S>): string {
     ["-h, --help", "show this help and exit"],
     ["-V, --version", "print the version and exit"],
   ];
+  const envOnly: string[] = [];
   for (const [key, option] of Object.entries(spec.options)) {
+    if (option.envOnly) {
+      envOnly.push(`  ${option.env}  ${option.description}`);
+      continue;
+    }
     const names = (option.short ? `-${option.short}, ` : "    ") + `--${flagName(key)}`;
     const value = option.type === "boolean" ? "" : ` ${option.valueName ?? "N"}`;
     const extras = [
@@ -418,6 +459,7 @@ export function helpText<S extends OptionSpecs>(spec: CommandSpec<S>): string {
     "Options:",
     ...rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`),
   ];
+  if (envOnly.length) out.push("", "Environment only (or .env):", ...envOnly);
   if (spec.notes?.length) out.push("", ...spec.notes);
   if (spec.examples?.length) out.push("", "Examples:", ...spec.examples.map((e) => `  ${e}`));
   out.push(

@@ -173,6 +173,8 @@ export class LineEditor {
   readonly #history: string[] = [];
   #historyIndex = 0;
   #draft: string[] = [];
+  /** Typing a secret: nothing is shown and the line is not kept in the history. */
+  secret = false;
 
   /** The text typed so far. */
   get text(): string {
@@ -197,7 +199,8 @@ export class LineEditor {
       }
       case "enter": {
         const line = this.text;
-        if (line.trim() !== "" && this.#history.at(-1) !== line) this.#history.push(line);
+        const keep = !this.secret && line.trim() !== "" && this.#history.at(-1) !== line;
+        if (keep) this.#history.push(line);
         this.#historyIndex = this.#history.length;
         this.#set([]);
         return { type: "submit", line };
@@ -245,6 +248,7 @@ export class LineEditor {
       }
       case "up":
       case "down":
+        if (this.secret) return null;
         this.#browseHistory(key.name === "up" ? -1 : 1);
         return null;
       case "interrupt":
@@ -264,6 +268,7 @@ export class LineEditor {
    * sideways so the cursor stays visible; wide characters count two columns.
    */
   render(prompt: string, promptWidth: number, columns: number): RenderedLine {
+    if (this.secret) return { text: prompt, cursorColumn: promptWidth };
     const room = Math.max(1, columns - promptWidth - 1);
     let start = 0;
     let before = 0;

@@ -5,6 +5,7 @@
  * @module
  */
 import { FatalError } from "./cli.ts";
+import { describeTlsFailure, type ServerTls } from "./tls.ts";
 
 /** `127.0.0.1:8080`, or `[::1]:8080` for IPv6. */
 export function formatAddress(addr: Deno.Addr): string {
@@ -25,12 +26,17 @@ export function isLoopback(host: string): boolean {
   return h === "localhost" || h === "::1" || h.startsWith("127.");
 }
 
-/** Listens on TCP, or throws a {@linkcode FatalError} that says what to do. */
-export function listenTcp(host: string, port: number): Deno.TcpListener {
+/**
+ * Listens on TCP, or on TLS over TCP when `tls` is given, or throws a {@linkcode FatalError}
+ * that says what to do.
+ */
+export function listenOn(host: string, port: number, tls: ServerTls | null = null): Deno.Listener {
   const hostname = normalizeHost(host);
   const where = formatAddress({ transport: "tcp", hostname, port });
   try {
-    return Deno.listen({ hostname, port, transport: "tcp" });
+    return tls
+      ? Deno.listenTls({ hostname, port, transport: "tcp", cert: tls.cert, key: tls.key })
+      : Deno.listen({ hostname, port, transport: "tcp" });
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       throw new FatalError(
@@ -50,11 +56,14 @@ export function listenTcp(host: string, port: number): Deno.TcpListener {
         `the system refused port ${port} on ${hostname} (ports below 1024 need privileges): use --port 8080`,
       );
     }
+    if (tls && /key|cert|pem/i.test(errorText(error))) {
+      throw new FatalError(`the TLS certificate and key do not work together: ${errorText(error)}`);
+    }
     throw new FatalError(`cannot listen on ${where}: ${errorText(error)}`);
   }
 }
 
-/** Options for {@linkcode connectTcp}. */
+/** Options for {@linkcode connectTo}. */
 export interface ConnectOptions {
   /** Host name or address. */
   host: string;
@@ -64,10 +73,15 @@ export interface ConnectOptions {
   timeoutMs: number;
   /** How to start the server, for the "refused" hint (e.g. `deno task server`). */
   startHint: string;
+  /** Use TLS; `ca` is a PEM certificate to trust besides the system's (for self-signed ones). */
+  tls?: { ca?: string } | null;
 }
 
-/** Connects over TCP, or throws a {@linkcode FatalError} that says what happened and what to do. */
-export async function connectTcp(options: ConnectOptions): Promise<Deno.TcpConn> {
+/**
+ * Connects over TCP (or TLS, handshake included), or throws a {@linkcode FatalError} that says
+ * what happened and what to do.
+ */
+export async function connectTo(options: ConnectOptions): Promise<Deno.Conn> {
   const hostname = normalizeHost(options.host);
   const where = formatAddress({ transport: "tcp", hostname, port: options.port });
   if (Deno.permissions.querySync({ name: "net", host: hostname }).state !== "granted") {
@@ -75,9 +89,26 @@ export async function connectTcp(options: ConnectOptions): Promise<Deno.TcpConn>
   }
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), options.timeoutMs);
+  let tlsConn: Deno.TlsConn | null = null;
   try {
-    return await Deno.connect({ hostname, port: options.port, signal: controller.signal });
+    if (!options.tls) {
+      return await Deno.connect({ hostname, port: options.port, signal: controller.signal });
+    }
+    const caCerts = options.tls.ca ? [options.tls.ca] : undefined;
+    tlsConn = await Deno.connectTls({ hostname, port: options.port, caCerts });
+    const conn = tlsConn;
+    // Handshake now, within the time limit, so a bad certificate is reported here.
+    await Promise.race([
+      conn.handshake(),
+      new Promise((_, reject) =>
+        controller.signal.addEventListener("abort", () => reject(new Error("aborted")))
+      ),
+    ]);
+    return conn;
   } catch (error) {
+    if (tlsConn) closeQuietly(tlsConn);
+    const tlsProblem = options.tls ? describeTlsFailure(error, where) : null;
+    if (tlsProblem && !controller.signal.aborted) throw new FatalError(tlsProblem);
     if (controller.signal.aborted) {
       throw new FatalError(
         `no answer from ${where} within ${
@@ -184,8 +215,8 @@ const ACCEPT_BACKOFF_MAX_MS = 1000;
  * and tries again: the server keeps running and recovers once descriptors are freed.
  */
 export function acceptConnections(
-  listener: Deno.TcpListener,
-  onConnection: (conn: Deno.TcpConn) => void,
+  listener: Deno.Listener,
+  onConnection: (conn: Deno.Conn) => void,
   onError: (message: string) => void,
 ): AcceptLoop {
   let stopping = false;
@@ -195,7 +226,7 @@ export function acceptConnections(
   async function loop(): Promise<void> {
     let backoff = ACCEPT_BACKOFF_MIN_MS;
     while (!stopping) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await listener.accept();
       } catch (error) {
@@ -243,6 +274,32 @@ export async function readOrSilence(
   });
   try {
     return await Promise.race([pending, silence]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Longest a TLS client may take to complete its handshake. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * Completes the TLS handshake of an accepted connection (nothing to do for plain TCP), so a
+ * client that does not speak TLS, or does not trust us, is turned away before it reaches any
+ * room or log of messages. Rejects on failure or after {@linkcode HANDSHAKE_TIMEOUT_MS}.
+ */
+export async function completeHandshake(conn: Deno.Conn): Promise<void> {
+  if (!("handshake" in conn)) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      (conn as Deno.TlsConn).handshake(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("TLS handshake timed out")),
+          HANDSHAKE_TIMEOUT_MS,
+        );
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -33,6 +33,7 @@ export class TerminalPrompt {
   #prompt: string;
   #promptWidth: number;
   #active = false;
+  #secret: { resolve: (line: string) => void; prompt: string; width: number } | null = null;
 
   /** Prepares the prompt; nothing happens until {@linkcode TerminalPrompt.start}. */
   constructor(options: TerminalPromptOptions) {
@@ -68,6 +69,18 @@ export class TerminalPrompt {
     if (this.#active) this.#redraw();
   }
 
+  /**
+   * Asks for a secret (a password) on the prompt row: nothing typed is shown or kept in the
+   * history. Resolves with the line entered.
+   */
+  askSecret(prompt: string): Promise<string> {
+    return new Promise((resolve) => {
+      this.#secret = { resolve, prompt: this.#prompt, width: this.#promptWidth };
+      this.#editor.secret = true;
+      this.setPrompt(prompt);
+    });
+  }
+
   /** Prints `text` (one or more lines) above the prompt and redraws the prompt under it. */
   print(text: string): void {
     const body = text.replace(/\n/g, "\r\n") + "\r\n";
@@ -98,9 +111,17 @@ export class TerminalPrompt {
   #act(action: EditorAction): void {
     if (action === null) return;
     switch (action.type) {
-      case "submit":
+      case "submit": {
+        const secret = this.#secret;
+        if (secret) {
+          this.#secret = null;
+          this.#editor.secret = false;
+          this.setPrompt(secret.prompt, secret.width);
+          return secret.resolve(action.line);
+        }
         this.#redraw();
         return this.#options.onLine(action.line);
+      }
       case "interrupt":
         return this.#options.onInterrupt();
       case "eof":

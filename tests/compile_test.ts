@@ -27,9 +27,14 @@ Deno.test("compile: every role's permissions are exact, and the same in tasks an
         /^(-A|--allow-all|--allow-run|--allow-write|--allow-ffi|--allow-sys)/,
       );
     }
-    // Environment and files are scoped to what the configuration layer reads.
-    assert.ok(perms.some((p) => /^--allow-env=SERVER_HOST,SERVER_PORT(,LOG_LEVEL)?$/.test(p)));
-    assert.ok(perms.includes("--allow-read=.env"));
+    // The environment is scoped to the variables the configuration layer reads.
+    const env = perms.find((p) => p.startsWith("--allow-env="))?.split("=")[1].split(",") ?? [];
+    assert.deepEqual(env.slice(0, 2), ["SERVER_HOST", "SERVER_PORT"]);
+    const isServer = role.name.endsWith("server");
+    assert.equal(env.includes("LOG_LEVEL"), isServer);
+    assert.equal(env.includes("TLS_CERT") && env.includes("TLS_KEY"), isServer);
+    assert.equal(env.includes("CHAT_PASSWORD"), role.name === "chat_server");
+    assert.ok(perms.includes("--allow-read")); // .env, and the files flags name (certs, keys)
 
     const task = (denoConfig.tasks as Record<string, string>)[TASK_OF[role.name]];
     assert.equal(

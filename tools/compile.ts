@@ -28,23 +28,37 @@ export interface Role {
   permissions: string[];
 }
 
-const SERVER_PERMISSIONS = [
-  "--allow-net",
-  "--allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL",
-  "--allow-read=.env",
-];
-const CLIENT_PERMISSIONS = [
-  "--allow-net",
-  "--allow-env=SERVER_HOST,SERVER_PORT",
-  "--allow-read=.env",
-];
+/**
+ * Reading is not scoped to `.env`: the roles also read the files their flags name (TLS
+ * certificate and key, `--ca`, `--password-file`), which can be anywhere, and a compiled
+ * binary cannot be given more later. They never write, run programs or read other variables.
+ */
+const READ = "--allow-read";
+const SERVER_ENV = "SERVER_HOST,SERVER_PORT,LOG_LEVEL,TLS_CERT,TLS_KEY";
+const CLIENT_ENV = "SERVER_HOST,SERVER_PORT";
 
 /** The four roles. */
 export const ROLES: readonly Role[] = [
-  { name: "server", script: "server.ts", permissions: SERVER_PERMISSIONS },
-  { name: "client", script: "client.ts", permissions: CLIENT_PERMISSIONS },
-  { name: "chat_server", script: "chat_server.ts", permissions: SERVER_PERMISSIONS },
-  { name: "chat_client", script: "chat_client.ts", permissions: CLIENT_PERMISSIONS },
+  {
+    name: "server",
+    script: "server.ts",
+    permissions: ["--allow-net", `--allow-env=${SERVER_ENV}`, READ],
+  },
+  {
+    name: "client",
+    script: "client.ts",
+    permissions: ["--allow-net", `--allow-env=${CLIENT_ENV}`, READ],
+  },
+  {
+    name: "chat_server",
+    script: "chat_server.ts",
+    permissions: ["--allow-net", `--allow-env=${SERVER_ENV},CHAT_PASSWORD`, READ],
+  },
+  {
+    name: "chat_client",
+    script: "chat_client.ts",
+    permissions: ["--allow-net", `--allow-env=${CLIENT_ENV}`, READ],
+  },
 ];
 
 /** Targets of `deno task compile:all`. */
