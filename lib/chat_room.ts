@@ -90,7 +90,7 @@ export interface ChatRoomOptions {
   password?: string;
   /** Wait before answering a wrong password, in ms. Default 1000. */
   authDelayMs?: number;
-  /** Seconds a client may take to give the password. Default 60. */
+  /** Seconds a client may take to give the password; 0 = no limit. Default 60. */
   authTimeout?: number;
 }
 
@@ -165,7 +165,7 @@ export class ChatRoom {
    * When the room is full (or closed) the client is told so and closed; returns `null`.
    */
   join(link: MemberLink): Member | null {
-    if (this.#refuse(link)) return null;
+    if (this.#refuse(link, this.#pending.size)) return null;
     const now = performance.now();
     const member: Member = {
       id: this.#nextId++,
@@ -192,8 +192,9 @@ export class ChatRoom {
   }
 
   /** Turns a client away when the room is closed or full; returns whether it did. */
-  #refuse(link: MemberLink): boolean {
-    if (!this.#closed && this.#members.size < this.#maxClients) return false;
+  #refuse(link: MemberLink, waiting = 0): boolean {
+    // Clients still giving the password take places too, so they cannot be used to flood.
+    if (!this.#closed && this.#members.size + waiting < this.#maxClients) return false;
     link.send(
       encodeLine(this.#closed ? "* server is shutting down" : "* server full, try again later"),
     );
@@ -261,10 +262,12 @@ export class ChatRoom {
     if (member.gone) return;
     const now = performance.now();
     member.lastActive = now;
-    const text = stripControls(raw).trimEnd();
+    const clean = stripControls(raw);
+    const text = clean.trimEnd();
     // Leaving is never rate-limited.
     if (isLeaving(text)) return this.#quit(member);
-    if (!member.admitted) return this.#authenticate(member, text, now);
+    // A password may end in spaces: it gets the line untrimmed.
+    if (!member.admitted) return this.#authenticate(member, clean, now);
     if (!member.bucket.take(now)) {
       if (now - member.lastFloodWarning >= 1000) {
         member.lastFloodWarning = now;
@@ -445,7 +448,7 @@ export class ChatRoom {
         if (now - member.lastActive >= this.#idleMs) this.leave(member, "idle");
       }
     }
-    for (const member of [...this.#pending]) {
+    for (const member of this.#authTimeoutMs > 0 ? [...this.#pending] : []) {
       if (now - member.arrived < this.#authTimeoutMs || member.authTimer !== undefined) continue;
       this.#tell(member, "* no password given in time; goodbye");
       this.leave(member, "denied");

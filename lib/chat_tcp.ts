@@ -20,7 +20,7 @@ import {
   readOrSilence,
   SILENCE,
 } from "./net.ts";
-import { OutputQueue } from "./output_queue.ts";
+import { OutputQueue, PacedFlusher } from "./output_queue.ts";
 import { describeTlsFailure, type ServerTls } from "./tls.ts";
 
 /** Settings of {@linkcode serveChatTcp}. */
@@ -70,6 +70,8 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
   const log = options.logger;
   const listener = listenOn(options.host, options.port, options.tls ?? null);
   const open = new Map<Deno.Conn, Promise<void>>();
+  // One flusher for every client: writes coalesce in time under load (see PacedFlusher).
+  const flusher = new PacedFlusher();
 
   function track(conn: Deno.Conn): void {
     const handler = handle(conn).finally(() => open.delete(conn));
@@ -92,7 +94,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
       onError() {
         closeQuietly(conn); // the read loop sees it and the member leaves as disconnected
       },
-    });
+    }, flusher);
 
     const link: MemberLink = {
       peer,
@@ -186,6 +188,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
       clearTimeout(timer);
       for (const conn of open.keys()) closeQuietly(conn);
       await Promise.all(open.values());
+      flusher.close();
     },
   };
 }

@@ -92,7 +92,9 @@ export async function connectTo(options: ConnectOptions): Promise<Deno.Conn> {
   let tlsConn: Deno.TlsConn | null = null;
   try {
     if (!options.tls) {
-      return await Deno.connect({ hostname, port: options.port, signal: controller.signal });
+      const conn = await Deno.connect({ hostname, port: options.port, signal: controller.signal });
+      sendPromptly(conn);
+      return conn;
     }
     const caCerts = options.tls.ca ? [options.tls.ca] : undefined;
     tlsConn = await Deno.connectTls({ hostname, port: options.port, caCerts });
@@ -240,6 +242,7 @@ export function acceptConnections(
         continue;
       }
       backoff = ACCEPT_BACKOFF_MIN_MS;
+      sendPromptly(conn);
       onConnection(conn);
     }
   }
@@ -303,4 +306,13 @@ export async function completeHandshake(conn: Deno.Conn): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Turns Nagle's algorithm off (`TCP_NODELAY`), which Deno leaves on. A line protocol writes
+ * small segments; with Nagle on, each waits for the peer's delayed ACK (up to 40 ms on Linux).
+ * Deno offers no such switch for TLS connections, which keep the default.
+ */
+export function sendPromptly(conn: Deno.Conn): void {
+  if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
 }
