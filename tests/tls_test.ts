@@ -447,24 +447,28 @@ Deno.test({
       try {
         watcher = await Lines.tls(server.addr.port, cert);
         await watcher.welcome();
-        const run = await runTool("ncat", [
-          "-4",
-          "--ssl",
-          "--ssl-trustfile",
-          certPath,
-          "localhost",
-          String(server.addr.port),
-        ], "/nick ncat\nhello\nbye\n");
-        assert.equal(run.code, 0, run.stderr);
-        const out = linesOf(run.stdout);
-        assert.match(out[0] ?? "", /^\* Welcome to the chat, guest-2!/);
-        assert.equal(out.at(-1), "* Goodbye, ncat!");
+        // ncat ends the TLS session as soon as its input ends, so the input stays open until
+        // the room has seen it leave; only then is stdin closed and the output collected.
+        const ncat = new Deno.Command("ncat", {
+          args: ["-4", "--ssl", "--ssl-trustfile", certPath, "localhost", String(server.addr.port)],
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const input = ncat.stdin.getWriter();
+        await input.write(new TextEncoder().encode("/nick ncat\nhello\nbye\n"));
         assert.deepEqual(await watcher.readUntil(/^\* ncat left$/), [
           "* guest-2 joined",
           "* guest-2 is now known as ncat",
           "ncat: hello",
           "* ncat left",
         ]);
+        await input.close();
+        const run = await withTimeout(ncat.output(), 10000, "ncat to exit");
+        assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+        const out = linesOf(new TextDecoder().decode(run.stdout));
+        assert.match(out[0] ?? "", /^\* Welcome to the chat, guest-2!/);
+        assert.equal(out.at(-1), "* Goodbye, ncat!");
       } finally {
         watcher?.close();
         await server.close();
