@@ -88,7 +88,7 @@ export interface EchoServer {
 export const SHUTDOWN_GRACE_MS = 2000;
 /** How long a closing connection may keep draining input so its last reply is not reset. */
 const LINGER_MS = 1000;
-const FIRST_READ_SIZE = 1024;
+const FIRST_READ_SIZE = 512;
 const MAX_READ_SIZE = 64 * 1024;
 
 const encoder = new TextEncoder();
@@ -171,7 +171,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
       overflow = true;
     };
     try {
-      await completeHandshake(conn);
+      if ("handshake" in conn) await completeHandshake(conn);
       pending = conn.read(buffer);
       while (pending) {
         const n = framer.hasPartial ? await readOrSilence(pending, flushMs) : await pending;
@@ -224,7 +224,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
       outcome = c.idle ? " (idle timeout)" : isDisconnect(error) ? "" : " (error)";
       closeQuietly(conn);
     }
-    log.info(`Connection closed with ${peer}${outcome}`);
+    if (log.enabled("info")) log.info(`Connection closed with ${peer}${outcome}`);
   }
 
   function answer(peer: string, message: string): string {
@@ -252,7 +252,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     };
     served++;
     connections.add(c);
-    log.info(`Connection established with ${c.peer}`);
+    if (log.enabled("info")) log.info(`Connection established with ${c.peer}`);
     const handler = serve(c).finally(() => {
       connections.delete(c);
       handlers.delete(handler);

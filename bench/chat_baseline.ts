@@ -5,7 +5,7 @@
  *
  * @module
  */
-const port = Number(Deno.args[0] ?? 8080);
+const port = Number(Deno.args.find((arg) => /^\d+$/.test(arg)) ?? 8080);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const clients = new Map<Deno.Conn, Promise<unknown>>();

@@ -4,7 +4,7 @@
  *
  * @module
  */
-const port = Number(Deno.args[0] ?? 8080);
+const port = Number(Deno.args.find((arg) => /^\d+$/.test(arg)) ?? 8080);
 const keepAlive = Deno.args.includes("--keep-alive");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

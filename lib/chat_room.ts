@@ -94,6 +94,15 @@ export interface ChatRoomOptions {
   authTimeout?: number;
 }
 
+/**
+ * Joins and leaves are announced while the room has at most this many members. In a larger
+ * room every arrival would cost every member a line (traffic grows with the square of the
+ * room); they are still logged, and `/who` still tells.
+ */
+export const ANNOUNCE_LIMIT = 200;
+/** Names listed in a welcome; the rest are counted. */
+export const WELCOME_NAMES = 20;
+
 /** Wrong passwords before a client is disconnected. */
 export const MAX_AUTH_FAILURES = 3;
 
@@ -213,18 +222,37 @@ export class ChatRoom {
     member.name = this.#freeGuestName();
     this.#members.set(member.id, member);
     this.#byName.set(nameKey(member.name), member);
-    this.#log.info(`${member.name} joined from ${member.link.peer} (${this.#members.size} online)`);
+    if (this.#log.enabled("info")) {
+      this.#log.info(
+        `${member.name} joined from ${member.link.peer} (${this.#members.size} online)`,
+      );
+    }
 
-    const others = this.names().filter((name) => name !== member.name);
     const greeting = [
       welcomeNotice(member.name),
-      others.length === 0
-        ? "* You are the only one here."
-        : `* ${others.length} other${others.length === 1 ? "" : "s"} here: ${others.join(", ")}`,
+      this.#othersHere(member),
       ...this.#history.map((h) => `[history ${h.stamp}] ${h.line}`),
     ];
     member.link.send(encodeLine(greeting.join("\n")));
-    this.#broadcast(`* ${member.name} joined`, member, false);
+    if (this.#members.size <= ANNOUNCE_LIMIT) {
+      this.#broadcast(`* ${member.name} joined`, member, false);
+    }
+  }
+
+  /** Who else is here, for a welcome: at most {@linkcode WELCOME_NAMES} names. */
+  #othersHere(member: Member): string {
+    const count = this.#members.size - 1;
+    if (count === 0) return "* You are the only one here.";
+    const names: string[] = [];
+    for (const other of this.#members.values()) {
+      if (other === member) continue;
+      if (names.length === WELCOME_NAMES) break;
+      names.push(other.name);
+    }
+    const more = count > names.length
+      ? ` and ${count - names.length} more (/who lists everyone)`
+      : "";
+    return `* ${count} other${count === 1 ? "" : "s"} here: ${names.join(", ")}${more}`;
   }
 
   /** A line from a client that has not given the password yet. */
@@ -282,7 +310,7 @@ export class ChatRoom {
     if (text.trim() === "") return;
     if (text.startsWith("/") && !text.startsWith("//")) return this.#command(member, text);
     const message = text.startsWith("//") ? text.slice(1) : text;
-    this.#log.debug(`${member.name}: ${preview(message)}`);
+    if (this.#log.enabled("debug")) this.#log.debug(`${member.name}: ${preview(message)}`);
     this.#broadcast(`${member.name}: ${message}`, member, true);
   }
 
@@ -311,7 +339,9 @@ export class ChatRoom {
     }
     this.#members.delete(member.id);
     this.#byName.delete(nameKey(member.name));
-    this.#log.info(`${member.name} (${member.link.peer}) left: ${reason}`);
+    if (this.#log.enabled("info")) {
+      this.#log.info(`${member.name} (${member.link.peer}) left: ${reason}`);
+    }
     if (reason === "bye") this.#tell(member, `* Goodbye, ${member.name}!`);
     if (reason === "kicked") {
       this.#tell(member, `* You were removed from the room by ${SERVER_NAME}.`);
@@ -327,7 +357,9 @@ export class ChatRoom {
       shutdown: "left",
       denied: "left",
     }[reason];
-    if (reason !== "shutdown") this.#broadcast(`* ${member.name} ${notice}`, member, false);
+    if (reason !== "shutdown" && this.#members.size < ANNOUNCE_LIMIT) {
+      this.#broadcast(`* ${member.name} ${notice}`, member, false);
+    }
   }
 
   /** The operator says something: everyone sees `Server: TEXT`. */

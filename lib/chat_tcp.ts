@@ -53,7 +53,7 @@ export interface ChatTcpTransport {
 
 /** Time a closing connection gets to deliver its last lines and see the peer close. */
 const LINGER_MS = 1000;
-const FIRST_READ_SIZE = 1024;
+const FIRST_READ_SIZE = 512;
 /** Silence after which a new connection joins the room without having sent anything. */
 const JOIN_AFTER_MS = 50;
 const MAX_READ_SIZE = 64 * 1024;
@@ -80,7 +80,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
 
   async function handle(conn: Deno.Conn): Promise<void> {
     const peer = formatAddress(conn.remoteAddr);
-    log.debug(`Connection from ${peer}`);
+    if (log.enabled("debug")) log.debug(`Connection from ${peer}`);
     let member: Member | null = null;
     let lingerTimer: ReturnType<typeof setTimeout> | undefined;
     let closing = false;
@@ -136,7 +136,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
       if (ended) await drainWithin(queue, LINGER_MS);
       clearTimeout(lingerTimer);
       closeQuietly(conn);
-      log.debug(`Connection from ${peer} closed`);
+      if (log.enabled("debug")) log.debug(`Connection from ${peer} closed`);
     }
   }
 

@@ -169,6 +169,22 @@ export function closeQuietly(resource: { close(): void }): void {
 const drainBuffer = new Uint8Array(16 * 1024);
 
 /**
+ * Connections draining in {@linkcode lingeringClose}, with their deadlines. One sweep closes
+ * the late ones, rather than a timer per connection (a one-shot server closes thousands a
+ * second); it runs only while some connection lingers.
+ */
+const lingering = new Map<Deno.Conn, number>();
+let lingerSweep: ReturnType<typeof setInterval> | undefined;
+const LINGER_SWEEP_MS = 50;
+
+function sweepLingering(): void {
+  const now = performance.now();
+  for (const [conn, deadline] of lingering) {
+    if (now >= deadline) closeQuietly(conn); // its pending read fails and lingeringClose ends
+  }
+}
+
+/**
  * Closes `conn` so that what was written last still arrives. Closing a socket that has unread
  * input makes the kernel send a reset, which can destroy the reply in flight (a client still
  * sending a 100 MB line would never see our error line). So: send FIN, read and discard until
@@ -180,22 +196,22 @@ export async function lingeringClose(
   lingerMs: number,
   pendingRead?: Promise<number | null>,
 ): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  lingering.set(conn, performance.now() + lingerMs);
+  lingerSweep ??= setInterval(sweepLingering, LINGER_SWEEP_MS);
   try {
     await conn.closeWrite();
-    const deadline = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), lingerMs);
-    });
     // A read already under way must finish first: a connection takes one read at a time.
-    let read = pendingRead ?? conn.read(drainBuffer);
-    while (await Promise.race([read, deadline]) !== null) {
-      // The discarded bytes are never looked at, so every connection can share one buffer.
-      read = conn.read(drainBuffer);
-    }
+    // The discarded bytes are never looked at, so every connection shares one buffer.
+    let n = await (pendingRead ?? conn.read(drainBuffer));
+    while (n !== null) n = await conn.read(drainBuffer);
   } catch {
-    // Reset or already closed: nothing left to protect.
+    // Reset, or closed by the sweep: nothing left to protect.
   } finally {
-    clearTimeout(timer);
+    lingering.delete(conn);
+    if (lingering.size === 0) {
+      clearInterval(lingerSweep);
+      lingerSweep = undefined;
+    }
     closeQuietly(conn);
   }
 }

@@ -1,0 +1,356 @@
+#!/usr/bin/env -S deno run --allow-run --allow-read --allow-write=bench --allow-net=127.0.0.1
+/**
+ * The benchmark: drives both servers over loopback next to bare baselines and prints one
+ * table; the figures also go to `bench/results.json`.
+ *
+ * ```sh
+ * deno task bench                  # about 3 minutes
+ * deno task bench --duration 2     # shorter runs
+ * ```
+ *
+ * The load comes from `bench/loadgen.c` (compiled here with `cc`): a single-threaded epoll
+ * client that costs far less CPU per request than the servers, so on two cores the server
+ * under test is the limit. Beside every figure: the server's CPU and the load generator's,
+ * so a reader can check which one was the limit. Every server is a fresh process per run.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ROLES } from "../tools/compile.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const BUILD = `${ROOT}bench/.build`;
+
+interface Server {
+  /** What is measured. */
+  label: string;
+  /** `deno` arguments, without the port. */
+  args: string[];
+}
+
+function permissionsOf(role: string): string[] {
+  const found = ROLES.find((r) => r.name === role);
+  if (!found) throw new Error(`no role ${role}`);
+  return found.permissions;
+}
+
+const ECHO_OURS = (keepAlive: boolean): Server => ({
+  label: "server.ts",
+  args: [
+    "run",
+    ...permissionsOf("server"),
+    `${ROOT}server.ts`,
+    "--quiet",
+    "--idle-timeout",
+    "0",
+    "--max-connections",
+    "100000",
+    ...(keepAlive ? ["--keep-alive"] : []),
+    "--port",
+  ],
+});
+const ECHO_BARE = (keepAlive: boolean): Server => ({
+  label: "bare echo",
+  args: [
+    "run",
+    "--allow-net",
+    `${ROOT}bench/echo_baseline.ts`,
+    ...(keepAlive ? ["--keep-alive"] : []),
+  ],
+});
+const CHAT_OURS: Server = {
+  label: "chat_server.ts",
+  args: [
+    "run",
+    ...permissionsOf("chat_server"),
+    `${ROOT}chat_server.ts`,
+    "--quiet",
+    "--no-console",
+    "--rate",
+    "0",
+    "--max-clients",
+    "100000",
+    "--port",
+  ],
+};
+const CHAT_BARE: Server = {
+  label: "bare chat",
+  args: ["run", "--allow-net", `${ROOT}bench/chat_baseline.ts`],
+};
+
+/** Picks a free port (listen on 0, read it, close). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+/** A file under /proc (Deno lets only --allow-all read /proc, so `cat` reads it). */
+async function readProc(path: string): Promise<string> {
+  const out = await new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "null" })
+    .output();
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** CPU seconds (user + system) a process has used. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readProc(`/proc/${pid}/stat`)).split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
+}
+
+/** Resident memory of a process in KiB. */
+async function rssKiB(pid: number): Promise<number> {
+  return Number((await readProc(`/proc/${pid}/status`)).match(/VmRSS:\s+(\d+)/)?.[1]);
+}
+
+interface Running {
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a server on a free port, with the open-file limit raised, and waits until it accepts. */
+async function start(server: Server): Promise<Running> {
+  const port = freePort();
+  const deno = Deno.execPath();
+  // `ulimit -n` as high as the hard limit allows: 10,000 connections need 10,000 descriptors.
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"',
+      "sh",
+      deno,
+      ...server.args,
+      String(port),
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0; i < 200; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  return {
+    pid: child.pid,
+    port,
+    async stop() {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+      await child.status;
+    },
+  };
+}
+
+let loadgenPath = "";
+
+async function buildLoadgen(): Promise<void> {
+  await Deno.mkdir(BUILD, { recursive: true });
+  loadgenPath = `${BUILD}/loadgen`;
+  const out = await new Deno.Command("cc", {
+    args: ["-O2", "-o", loadgenPath, `${ROOT}bench/loadgen.c`],
+    stderr: "piped",
+  }).output().catch(() => null);
+  if (!out || out.code !== 0) {
+    console.error("bench.ts: needs a C compiler (cc) for the load generator: apt-get install gcc");
+    Deno.exit(1);
+  }
+}
+
+type Json = Record<string, number>;
+
+async function loadgen(args: string[]): Promise<Json> {
+  const out = await new Deno.Command(loadgenPath, { args, stdout: "piped", stderr: "piped" })
+    .output();
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/** Runs `args` against a fresh `server`, with the server's CPU use over the run. */
+async function measure(server: Server, args: (port: number) => string[]): Promise<Json> {
+  const running = await start(server);
+  try {
+    const cpu0 = await cpuSeconds(running.pid);
+    const t0 = performance.now();
+    const result = await loadgen(args(running.port));
+    const wall = (performance.now() - t0) / 1000;
+    result.server_cpu_s = (await cpuSeconds(running.pid)) - cpu0;
+    result.wall_s = wall;
+    return result;
+  } finally {
+    await running.stop();
+  }
+}
+
+/** RSS of `server` holding `count` idle connections (greeted ones, for the chat). */
+async function memory(server: Server, count: number, greet: boolean): Promise<Json> {
+  const running = await start(server);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 300)); // let start-up settle
+    if (count === 0) return { held: 0, rss_kib: await rssKiB(running.pid) };
+    const child = new Deno.Command(loadgenPath, {
+      args: ["idle", String(running.port), String(count), "60", ...(greet ? ["greet"] : [])],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    const held = JSON.parse(text.split("\n")[0]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const result = { ...held, rss_kib: await rssKiB(running.pid) };
+    await child.stdin.close();
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+    await child.status;
+    return result;
+  } finally {
+    await running.stop();
+  }
+}
+
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits }) : "-";
+const pct = (cpu: number, wall: number): string => `${fmt((cpu / wall) * 100)}%`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { duration: { type: "string", default: "5" }, only: { type: "string" } },
+  });
+  const duration = Math.max(1, Math.min(60, Number(values.duration) || 5));
+  const only = values.only ?? "echo,chat,memory";
+  const command = `deno task bench --duration ${duration}${values.only ? ` --only ${only}` : ""}`;
+  await buildLoadgen();
+  const cpuModel = (await readProc("/proc/cpuinfo"))
+    .match(/model name\s*:\s*(.*)/)?.[1] ?? "unknown CPU";
+  const machine = `${navigator.hardwareConcurrency} cores, ${cpuModel}, Deno ${Deno.version.deno}`;
+  const results: Record<string, unknown> = {
+    command,
+    machine,
+    duration,
+    date: new Date().toISOString(),
+  };
+  const print = (line: string): void => console.log(line);
+  print(`Machine: ${machine}`);
+  print(`Command: ${command}`);
+
+  if (only.includes("echo")) {
+    const echo: unknown[] = [];
+    print("");
+    print(
+      "Echo: requests/s, latency p50/p99 (ms), server CPU, load generator CPU; ratio = ours / bare",
+    );
+    print(
+      "mode        conns  server.ts rps   p50    p99   srv   gen | bare rps   p50    p99   srv   gen | ratio",
+    );
+    for (const keepAlive of [false, true]) {
+      for (const conns of [1, 16, 64, 256]) {
+        const mode = keepAlive ? "echo-keepalive" : "echo-oneshot";
+        const args = (
+          port: number,
+        ): string[] => [mode, String(port), String(conns), String(duration)];
+        const ours = await measure(ECHO_OURS(keepAlive), args);
+        const bare = await measure(ECHO_BARE(keepAlive), args);
+        const ratio = ours.rps / bare.rps;
+        echo.push({ mode: keepAlive ? "keep-alive" : "one-shot", conns, ours, bare, ratio });
+        print(
+          `${(keepAlive ? "keep-alive" : "one-shot").padEnd(10)} ${String(conns).padStart(5)}  ` +
+            `${fmt(ours.rps).padStart(12)} ${fmt(ours.p50_ms, 2).padStart(5)} ${
+              fmt(ours.p99_ms, 2).padStart(6)
+            } ` +
+            `${pct(ours.server_cpu_s, ours.wall_s).padStart(5)} ${
+              pct(ours.loadgen_cpu_s, ours.wall_s).padStart(5)
+            } | ` +
+            `${fmt(bare.rps).padStart(8)} ${fmt(bare.p50_ms, 2).padStart(5)} ${
+              fmt(bare.p99_ms, 2).padStart(6)
+            } ` +
+            `${pct(bare.server_cpu_s, bare.wall_s).padStart(5)} ${
+              pct(bare.loadgen_cpu_s, bare.wall_s).padStart(5)
+            } | ` +
+            `${fmt(ratio * 100)}%`,
+        );
+      }
+    }
+    results.echo = echo;
+  }
+
+  if (only.includes("chat")) {
+    const chat: unknown[] = [];
+    print("");
+    print(
+      "Chat fan-out (10 senders, server --rate 0): deliveries/s, end-to-end latency (ms), lost/dup/reordered",
+    );
+    print(
+      "server          clients rate/s  offered/s  delivered/s   p50     p99  lost dup reord   srv   gen",
+    );
+    for (const [clients, rate] of [[100, 1000], [1000, 100]]) {
+      for (const server of [CHAT_OURS, CHAT_BARE]) {
+        const r = await measure(
+          server,
+          (port) => ["chat", String(port), String(clients), String(duration), "10", String(rate)],
+        );
+        chat.push({ server: server.label, clients, rate, ...r });
+        print(
+          `${server.label.padEnd(15)} ${String(clients).padStart(7)} ${String(rate).padStart(6)} ` +
+            `${fmt(r.offered_per_s).padStart(10)} ${fmt(r.deliveries_per_s).padStart(12)} ` +
+            `${fmt(r.p50_ms, 2).padStart(6)} ${fmt(r.p99_ms, 2).padStart(7)} ${
+              fmt(r.lost).padStart(5)
+            } ` +
+            `${fmt(r.duplicated).padStart(3)} ${fmt(r.reordered).padStart(5)} ` +
+            `${pct(r.server_cpu_s, r.wall_s).padStart(5)} ${
+              pct(r.loadgen_cpu_s, r.wall_s).padStart(5)
+            }`,
+        );
+      }
+    }
+    results.chat = chat;
+  }
+
+  if (only.includes("memory")) {
+    const mem: unknown[] = [];
+    print("");
+    print(
+      "Memory: resident KiB with idle connections (held/asked), KiB per connection above the empty server",
+    );
+    print("server          0 conns    1,000 conns     10,000 conns    KiB/conn at 10,000");
+    for (
+      const [server, greet] of [
+        [ECHO_OURS(false), false],
+        [ECHO_BARE(false), false],
+        [CHAT_OURS, true],
+        [CHAT_BARE, true],
+      ] as const
+    ) {
+      const points = [];
+      for (const count of [0, 1000, 10000]) points.push(await memory(server, count, greet));
+      const perConn = (points[2].rss_kib - points[0].rss_kib) / 10000;
+      mem.push({ server: server.label, points, kib_per_connection: perConn });
+      print(
+        `${server.label.padEnd(15)} ${fmt(points[0].rss_kib).padStart(7)}  ` +
+          `${fmt(points[1].rss_kib).padStart(8)} (${fmt(points[1].held)})  ` +
+          `${fmt(points[2].rss_kib).padStart(8)} (${fmt(points[2].held)})  ${
+            fmt(perConn, 1).padStart(10)
+          }`,
+      );
+    }
+    results.memory = mem;
+  }
+
+  await Deno.writeTextFile(`${ROOT}bench/results.json`, JSON.stringify(results, null, 2) + "\n");
+  console.log(`\nResults in bench/results.json. Reproduce with: ${command}`);
+}
+
+if (import.meta.main) await main();
