@@ -93,6 +93,7 @@ const MAX_READ_SIZE = 64 * 1024;
 
 const encoder = new TextEncoder();
 const BUSY_LINE = encoder.encode("ERROR server busy\n");
+const TOO_LONG_TEXT = (maxBytes: number): string => `ERROR message too long (max ${maxBytes} bytes)\n`;
 const IDLE_LINE = encoder.encode("ERROR idle timeout\n");
 
 type Phase = "reading" | "writing" | "closing";
@@ -121,7 +122,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
   const idleMs = (options.idleTimeout ?? 60) * 1000;
   const maxConnections = options.maxConnections ?? 1000;
   const log = options.logger ?? new Logger("info");
-  const tooLongLine = encoder.encode(`ERROR message too long (max ${maxBytes} bytes)\n`);
+  const tooLongLine = encoder.encode(TOO_LONG_TEXT(maxBytes));
 
   const listener = listenOn(host, options.port ?? 8080, options.tls ?? null);
   const addr = listener.addr as Deno.NetAddr;
@@ -187,7 +188,9 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
           if (overflow) {
             log.warn(`Message from ${peer} is longer than ${maxBytes} bytes; closing`);
             c.phase = "writing";
-            await writeAll(conn, tooLongLine);
+            // Messages that arrived before the long one in the same read are answered first.
+            const answered = replies.length > 0 ? replies.join("") : "";
+            await writeAll(conn, answered ? encoder.encode(answered + TOO_LONG_TEXT(maxBytes)) : tooLongLine);
             outcome = " (message too long)";
             break;
           }

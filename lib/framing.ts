@@ -162,7 +162,8 @@ export class LineFramer {
   }
 }
 
-const decoder = new TextDecoder(); // not fatal: invalid UTF-8 becomes U+FFFD
+// Not fatal: invalid UTF-8 becomes U+FFFD. A U+FEFF opening a line is text, not a byte order mark.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Decodes a line as UTF-8, replacing invalid sequences with U+FFFD. */
 export function decodeLine(line: Uint8Array): string {

@@ -71,5 +71,8 @@ export function effectiveLevel(options: { logLevel?: string; quiet?: boolean }):
 
 /** Shortens text for a log line, saying how much was left out. */
 export function preview(text: string, max = 200): string {
-  return text.length <= max ? text : `${text.slice(0, max)}... (${text.length} chars)`;
+  if (text.length <= max) return text;
+  // Cut between characters, never inside a surrogate pair.
+  const cut = /[\ud800-\udbff]/.test(text[max - 1]) ? max - 1 : max;
+  return `${text.slice(0, cut)}... (${text.length} chars)`;
 }

@@ -12,7 +12,7 @@ import { styleText } from "node:util";
 
 /** C0 controls, DEL, C1 controls, bidirectional overrides and line/paragraph separators. */
 // deno-lint-ignore no-control-regex -- matching control characters is the point
-const CONTROL = /[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 /**
  * Escape sequences, whole: CSI (`ESC [` ... final byte, or 8-bit U+009B), OSC (`ESC ]` ... BEL
