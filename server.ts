@@ -93,7 +93,8 @@ const MAX_READ_SIZE = 64 * 1024;
 
 const encoder = new TextEncoder();
 const BUSY_LINE = encoder.encode("ERROR server busy\n");
-const TOO_LONG_TEXT = (maxBytes: number): string => `ERROR message too long (max ${maxBytes} bytes)\n`;
+const TOO_LONG_TEXT = (maxBytes: number): string =>
+  `ERROR message too long (max ${maxBytes} bytes)\n`;
 const IDLE_LINE = encoder.encode("ERROR idle timeout\n");
 
 type Phase = "reading" | "writing" | "closing";
@@ -190,7 +191,10 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
             c.phase = "writing";
             // Messages that arrived before the long one in the same read are answered first.
             const answered = replies.length > 0 ? replies.join("") : "";
-            await writeAll(conn, answered ? encoder.encode(answered + TOO_LONG_TEXT(maxBytes)) : tooLongLine);
+            await writeAll(
+              conn,
+              answered ? encoder.encode(answered + TOO_LONG_TEXT(maxBytes)) : tooLongLine,
+            );
             outcome = " (message too long)";
             break;
           }
