@@ -162,6 +162,9 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     let pending: Promise<number | null> | null = null;
     let buffer = new Uint8Array(FIRST_READ_SIZE);
     let eof = false;
+    // The last read ended exactly at the answered message and did not fill the buffer: the
+    // client has most likely sent all it will, so there is nothing to drain before closing.
+    let readAll = false;
     let overflow = false;
     let outcome = "";
     const replies: string[] = [];
@@ -185,7 +188,8 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
           if (last !== null) replies.push(answer(peer, decodeLine(last)));
         } else {
           c.lastActive = Date.now();
-          framer.push(buffer.subarray(0, n), onLine, onOverflow);
+          readAll = framer.push(buffer.subarray(0, n), onLine, onOverflow) === n &&
+            n < buffer.length && !framer.hasPartial;
           if (overflow) {
             log.warn(`Message from ${peer} is longer than ${maxBytes} bytes; closing`);
             c.phase = "writing";
@@ -219,7 +223,9 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
         pending ??= conn.read(buffer);
       }
       c.phase = "closing";
-      if (eof) closeQuietly(conn);
+      // Lingering (FIN, then drain) protects the last reply from a reset when the client may
+      // still be sending; a one-shot exchange that read everything closes at once.
+      if (eof || (readAll && !overflow && !pending)) closeQuietly(conn);
       else await lingeringClose(conn, LINGER_MS, pending ?? undefined);
     } catch (error) {
       if (!isDisconnect(error)) {
