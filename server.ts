@@ -101,6 +101,7 @@ type Phase = "reading" | "writing" | "closing";
 
 interface Connection {
   readonly conn: Deno.Conn;
+  /** `HOST:PORT` of the client (formatted when first needed: mostly for logs). */
   readonly peer: string;
   readonly framer: LineFramer;
   phase: Phase;
@@ -158,7 +159,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
   }
 
   async function serve(c: Connection): Promise<void> {
-    const { conn, peer, framer } = c;
+    const { conn, framer } = c;
     let pending: Promise<number | null> | null = null;
     let buffer = new Uint8Array(FIRST_READ_SIZE);
     let eof = false;
@@ -169,7 +170,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     let outcome = "";
     const replies: string[] = [];
     const onLine = (line: Uint8Array): boolean => {
-      replies.push(answer(peer, decodeLine(line)));
+      replies.push(answer(c, decodeLine(line)));
       return keepAlive; // one-shot: the first message is the only one
     };
     const onOverflow = (): void => {
@@ -185,13 +186,13 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
           // End of stream, or a pause after an unterminated message: the message is complete.
           eof = n === null;
           const last = framer.flush();
-          if (last !== null) replies.push(answer(peer, decodeLine(last)));
+          if (last !== null) replies.push(answer(c, decodeLine(last)));
         } else {
           c.lastActive = Date.now();
           readAll = framer.push(buffer.subarray(0, n), onLine, onOverflow) === n &&
             n < buffer.length && !framer.hasPartial;
           if (overflow) {
-            log.warn(`Message from ${peer} is longer than ${maxBytes} bytes; closing`);
+            log.warn(`Message from ${c.peer} is longer than ${maxBytes} bytes; closing`);
             c.phase = "writing";
             // Messages that arrived before the long one in the same read are answered first.
             const answered = replies.length > 0 ? replies.join("") : "";
@@ -214,7 +215,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
             conn,
             encoder.encode(replies.length === 1 ? replies[0] : replies.join("")),
           );
-          if (log.enabled("info")) log.info(`Sent response to ${peer}`);
+          if (log.enabled("info")) log.info(`Sent response to ${c.peer}`);
           replies.length = 0;
           if (!keepAlive) break;
           c.phase = "reading";
@@ -230,18 +231,18 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     } catch (error) {
       if (!isDisconnect(error)) {
         log.warn(
-          describeTlsFailure(error, peer, "server") ??
-            `Connection with ${peer} failed: ${errorText(error)}`,
+          describeTlsFailure(error, c.peer, "server") ??
+            `Connection with ${c.peer} failed: ${errorText(error)}`,
         );
       }
       outcome = c.idle ? " (idle timeout)" : isDisconnect(error) ? "" : " (error)";
       closeQuietly(conn);
     }
-    if (log.enabled("info")) log.info(`Connection closed with ${peer}${outcome}`);
+    if (log.enabled("info")) log.info(`Connection closed with ${c.peer}${outcome}`);
   }
 
-  function answer(peer: string, message: string): string {
-    if (log.enabled("info")) log.info(`Received from ${peer}: ${preview(message)}`);
+  function answer(c: Connection, message: string): string {
+    if (log.enabled("info")) log.info(`Received from ${c.peer}: ${preview(message)}`);
     return replyLine(message);
   }
 
@@ -255,9 +256,12 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
   }
 
   function track(conn: Deno.Conn): void {
+    let peer = "";
     const c: Connection = {
       conn,
-      peer: formatAddress(conn.remoteAddr),
+      get peer() {
+        return peer ||= formatAddress(conn.remoteAddr);
+      },
       framer: new LineFramer(maxBytes),
       phase: "reading",
       lastActive: Date.now(),
@@ -277,6 +281,8 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     listener,
     (conn) => connections.size >= maxConnections ? rejectBusy(conn) : track(conn),
     (message) => log.error(message),
+    // One reply and a close cannot be held back by Nagle: spare one-shot connections the call.
+    keepAlive,
   );
 
   async function close(): Promise<void> {

@@ -228,7 +228,8 @@ const ACCEPT_BACKOFF_MIN_MS = 10;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
 
 /**
- * Accepts connections until stopped, handing each to `onConnection`. When accepting fails
+ * Accepts connections until stopped, handing each to `onConnection`, with Nagle's algorithm
+ * off unless `noDelay` is false (see {@linkcode sendPromptly}). When accepting fails
  * (out of file descriptors, EMFILE, and the like) it logs, pauses with exponential back-off
  * and tries again: the server keeps running and recovers once descriptors are freed.
  */
@@ -236,6 +237,7 @@ export function acceptConnections(
   listener: Deno.Listener,
   onConnection: (conn: Deno.Conn) => void,
   onError: (message: string) => void,
+  noDelay = true,
 ): AcceptLoop {
   let stopping = false;
   let wake: (() => void) | null = null;
@@ -258,7 +260,7 @@ export function acceptConnections(
         continue;
       }
       backoff = ACCEPT_BACKOFF_MIN_MS;
-      sendPromptly(conn);
+      if (noDelay) sendPromptly(conn);
       onConnection(conn);
     }
   }
