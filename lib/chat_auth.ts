@@ -6,7 +6,7 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { FatalError } from "./cli.ts";
+import { FatalError, readFlagFile } from "./cli.ts";
 
 /** Told to a client on arrival when the room has a password. */
 export const PASSWORD_REQUIRED = "* This room needs a password: send /auth PASSWORD";
@@ -42,17 +42,7 @@ function digest(text: string): Uint8Array {
  * never has to appear on a command line. Throws a {@linkcode FatalError} with a hint.
  */
 export function readPasswordFile(path: string, flag = "--password-file"): string {
-  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
-    throw new FatalError(`${flag}: no permission to read ${path}: run with --allow-read=${path}`);
-  }
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    const why = error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message;
-    throw new FatalError(`${flag}: cannot read ${path} (${why})`);
-  }
-  const password = text.split(/\r?\n/)[0];
+  const password = readFlagFile(path, flag).split(/\r?\n/)[0];
   if (password === "") {
     throw new FatalError(`${flag}: ${path} is empty; put the password on its first line`);
   }

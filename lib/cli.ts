@@ -94,3 +94,21 @@ export function onShutdownSignal(handler: (signal: Deno.Signal) => void | Promis
     });
   }
 }
+
+/**
+ * Reads a text file that a flag names (`--tls-cert`, `--password-file`, ...), or throws a
+ * {@linkcode FatalError} that names the flag and says what to do: no permission (checked
+ * first, so Deno never stops to prompt), no such file, unreadable. `hint` ends the
+ * no-such-file line.
+ */
+export function readFlagFile(path: string, flag: string, hint = ""): string {
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    throw new FatalError(`${flag}: no permission to read ${path}: run with --allow-read=${path}`);
+  }
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message;
+    throw new FatalError(`${flag}: cannot read ${path} (${why})${hint}`);
+  }
+}

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { FatalError } from "./cli.ts";
+import { FatalError, readFlagFile } from "./cli.ts";
 
 /** A server's certificate chain and private key, PEM-encoded. */
 export interface ServerTls {
@@ -16,16 +16,7 @@ export interface ServerTls {
 
 /** Reads a PEM file named by `flag`, or throws a {@linkcode FatalError} saying what to do. */
 export function readPem(path: string, flag: string, kind: "CERTIFICATE" | "PRIVATE KEY"): string {
-  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
-    throw new FatalError(`${flag}: no permission to read ${path}: run with --allow-read=${path}`);
-  }
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    const why = error instanceof Deno.errors.NotFound ? "no such file" : (error as Error).message;
-    throw new FatalError(`${flag}: cannot read ${path} (${why}); make one with \`deno task cert\``);
-  }
+  const text = readFlagFile(path, flag, "; make one with `deno task cert`");
   if (!new RegExp(`-----BEGIN [A-Z ]*${kind}-----`).test(text)) {
     throw new FatalError(`${flag}: ${path} holds no PEM ${kind.toLowerCase()}`);
   }
