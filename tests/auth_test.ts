@@ -5,12 +5,7 @@
  * the interactive client asking for the password in a tmux pane without echoing it.
  */
 import assert from "node:assert/strict";
-import {
-  ChatRoom,
-  type ChatRoomOptions,
-  MAX_AUTH_FAILURES,
-  type MemberLink,
-} from "../lib/chat_room.ts";
+import { ChatRoom, type ChatRoomOptions, MAX_AUTH_FAILURES } from "../lib/chat_room.ts";
 import {
   Password,
   PASSWORD_REQUIRED,
@@ -23,14 +18,14 @@ import {
   captureLog,
   haveTool,
   LineClient,
-  ROOT,
   runDeno,
   Spawned,
   withTimeout,
 } from "./helpers.ts";
+import { FakeLink } from "./fake_link.ts";
+import { lastRow, Tmux } from "./tmux.ts";
 
 const hasTmux = haveTool("tmux", ["-V"]);
-const decoder = new TextDecoder();
 
 /** What an arrival is told first (the room adds how to leave). */
 const ASKED = `${PASSWORD_REQUIRED} (or bye to leave)`;
@@ -39,69 +34,6 @@ const ACCEPTED = "* password accepted";
 /** A password, and attempts, that cannot appear in a log line by accident. */
 const SECRET = "Sésame-ouvre-toi-42";
 const WELCOME = /^\* Welcome to the chat, (guest-\d+)!/;
-
-/** A link that keeps the lines it is sent (with when they came) and records `close()`. */
-class FakeLink implements MemberLink {
-  readonly peer: string;
-  readonly lines: string[] = [];
-  /** `performance.now()` when each line arrived. */
-  readonly times: number[] = [];
-  closes = 0;
-  readonly closed: Promise<void>;
-  readonly #resolveClosed: () => void;
-  #waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-
-  constructor(peer = "127.0.0.1:50000") {
-    this.peer = peer;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.closed = promise;
-    this.#resolveClosed = resolve;
-  }
-
-  send(bytes: Uint8Array): void {
-    assert.equal(bytes[bytes.length - 1], 0x0a, "a send must end with a newline");
-    const now = performance.now();
-    for (const line of decoder.decode(bytes).slice(0, -1).split("\n")) {
-      this.lines.push(line);
-      this.times.push(now);
-      for (const w of [...this.#waiters]) {
-        if (w.pattern.test(line)) {
-          this.#waiters.splice(this.#waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
-    }
-  }
-
-  close(): void {
-    this.closes++;
-    this.#resolveClosed();
-  }
-
-  /** The lines received since the last call. */
-  take(): string[] {
-    this.times.splice(0);
-    return this.lines.splice(0);
-  }
-
-  /** Resolves with the first line (kept or future) matching `pattern`. */
-  waitFor(pattern: RegExp, timeoutMs = 5000): Promise<string> {
-    const seen = this.lines.find((line) => pattern.test(line));
-    if (seen) return Promise.resolve(seen);
-    return withTimeout(
-      new Promise<string>((resolve) => this.#waiters.push({ pattern, resolve })),
-      timeoutMs,
-      `${pattern}; have ${JSON.stringify(this.lines)}`,
-    );
-  }
-
-  /** When the line matching `pattern` arrived. */
-  timeOf(pattern: RegExp): number {
-    const index = this.lines.findIndex((line) => pattern.test(line));
-    assert.ok(index >= 0, `no ${pattern} in ${JSON.stringify(this.lines)}`);
-    return this.times[index];
-  }
-}
 
 /** Runs `body` with a password room (debug log), always closing the room. */
 async function withRoom(
@@ -617,115 +549,6 @@ Deno.test("auth CLI: piped chat_client.ts without --password-file exits 1 saying
   });
 });
 
-/** A private tmux server (`-L`) with one fixed-size session, as in `chat_tty_test.ts`. */
-class Tmux {
-  readonly socket = `auth-tty-${Deno.pid}`;
-  readonly #env: Record<string, string>;
-  #socketPath: string | null = null;
-
-  constructor() {
-    this.#env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", LANG: "C.UTF-8" };
-    for (const name of ["HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "TMUX_TMPDIR"]) {
-      const value = Deno.env.get(name);
-      if (value !== undefined) this.#env[name] = value;
-    }
-    this.#env.DENO_NO_UPDATE_CHECK = "1";
-  }
-
-  async tmux(...args: string[]): Promise<string> {
-    const output = await new Deno.Command("tmux", {
-      args: ["-L", this.socket, "-f", "/dev/null", ...args],
-      clearEnv: true,
-      env: this.#env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!output.success) {
-      throw new Error(`tmux ${args.join(" ")}: ${decoder.decode(output.stderr).trim()}`);
-    }
-    return decoder.decode(output.stdout);
-  }
-
-  /** Runs `deno ARGS` in a 100x30 pane; a shell around it prints the exit status. */
-  async start(denoArgs: string[]): Promise<void> {
-    const script = `trap : INT; "$@"; echo "[exit status $?]"`;
-    await this.tmux(
-      "start-server",
-      ";",
-      "set-option",
-      "-g",
-      "remain-on-exit",
-      "on",
-      ";",
-      "new-session",
-      "-d",
-      "-s",
-      "t",
-      "-x",
-      "100",
-      "-y",
-      "30",
-      "-c",
-      ROOT,
-      "sh",
-      "-c",
-      script,
-      "sh",
-      Deno.execPath(),
-      ...denoArgs,
-    );
-    this.#socketPath = (await this.tmux("display-message", "-p", "-t", "t", "#{socket_path}"))
-      .trim();
-  }
-
-  /** The screen, scrolled-off rows included, trailing spaces removed. */
-  async screen(): Promise<string[]> {
-    const text = await this.tmux("capture-pane", "-p", "-S", "-", "-t", "t");
-    return text.replace(/\n$/, "").split("\n").map((row) => row.trimEnd());
-  }
-
-  /** Polls the screen until `test` holds; every screen seen is passed to `check` first. */
-  async waitFor(
-    what: string,
-    test: (rows: string[]) => boolean,
-    check: (rows: string[]) => void = () => {},
-  ): Promise<string[]> {
-    const deadline = Date.now() + 10000;
-    while (true) {
-      const rows = await this.screen();
-      check(rows);
-      if (test(rows)) return rows;
-      if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}; the screen:\n${rows.join("\n")}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25)); // the polling interval
-    }
-  }
-
-  async type(text: string): Promise<void> {
-    await this.tmux("send-keys", "-t", "t", "-l", text);
-  }
-
-  async press(...keys: string[]): Promise<void> {
-    await this.tmux("send-keys", "-t", "t", ...keys);
-  }
-
-  async kill(): Promise<void> {
-    try {
-      await this.tmux("kill-server");
-    } catch {
-      // already gone
-    }
-    if (this.#socketPath) await Deno.remove(this.#socketPath).catch(() => {});
-  }
-}
-
-/** The last non-empty row. */
-function lastRow(rows: string[]): string {
-  return rows.findLast((row) => row !== "") ?? "";
-}
-
 Deno.test({
   name: "auth tty: the interactive client asks 'Password: ' and does not show what is typed",
   ignore: !hasTmux,
@@ -739,7 +562,7 @@ Deno.test({
       authDelayMs: 50,
       logger: log.logger,
     });
-    const tmux = new Tmux();
+    const tmux = new Tmux("auth-tty");
     const notShown = (rows: string[]): void => {
       const screen = rows.join("\n");
       assert.ok(!screen.includes(typed.slice(0, 4)), `the password is on the screen:\n${screen}`);
@@ -753,15 +576,17 @@ Deno.test({
         "--port",
         String(server.addr.port),
       ]);
-      await tmux.waitFor("the password prompt", (rows) => lastRow(rows) === "Password:");
-      assert.ok((await tmux.screen()).includes(ASKED));
+      await tmux.waitFor("the password prompt", (rows) => lastRow(rows) === "Password:", {
+        history: true,
+      });
+      assert.ok((await tmux.screen(false, true)).includes(ASKED));
       // Wrong first: the prompt says so and asks again, still without echo.
       await tmux.type("nope-" + typed.slice(0, 4));
       await tmux.press("Enter");
       await tmux.waitFor(
         "the retry prompt",
         (rows) => lastRow(rows) === "Wrong password, try again:",
-        notShown,
+        { history: true, check: notShown },
       );
       await tmux.type(typed);
       // The server's log proves the keys arrived; the screen was checked on every poll.
@@ -769,7 +594,7 @@ Deno.test({
       const rows = await tmux.waitFor(
         "the welcome and the chat prompt",
         (rows) => rows.some((row) => WELCOME.test(row)) && /^guest-\d+>$/.test(lastRow(rows)),
-        notShown,
+        { history: true, check: notShown },
       );
       assert.ok(rows.includes(ACCEPTED), rows.join("\n"));
       await log.waitFor(/guest-1 joined from 127\.0\.0\.1:\d+/);
@@ -780,7 +605,7 @@ Deno.test({
       await tmux.waitFor(
         "typed text",
         (rows) => lastRow(rows) === "guest-1> visible text",
-        notShown,
+        { history: true, check: notShown },
       );
       await tmux.press("C-u");
       await tmux.type("bye");
@@ -788,7 +613,7 @@ Deno.test({
       const end = await tmux.waitFor(
         "the client to exit",
         (rows) => rows.some((row) => /^\[exit status \d+\]$/.test(row)),
-        notShown,
+        { history: true, check: notShown },
       );
       assert.ok(end.includes("[exit status 0]"), end.join("\n"));
       assert.ok(end.includes("* Goodbye, guest-1!"), end.join("\n"));

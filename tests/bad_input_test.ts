@@ -7,11 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { type EchoServer, type EchoServerOptions, startServer } from "../server.ts";
-import { type ChatServer, type ChatServerOptions, startChatServer } from "../chat_server.ts";
 import { ownNameFrom } from "../lib/chat_protocol.ts";
-import { decodeLine, LineFramer } from "../lib/framing.ts";
+import { decodeLine } from "../lib/framing.ts";
 import { writeAll } from "../lib/io.ts";
-import { type CapturedLog, captureLog, LineClient, REPLY, withTimeout } from "./helpers.ts";
+import {
+  type CapturedLog,
+  captureLog,
+  LineClient,
+  type LineClientOptions,
+  REPLY,
+  withTimeout,
+} from "./helpers.ts";
+import { type ChatContext, type Chatter, withChat } from "./chat_fixture.ts";
 
 const encoder = new TextEncoder();
 const MIB = 1024 * 1024;
@@ -48,67 +55,11 @@ function isPeerGone(error: unknown): boolean {
     error instanceof Deno.errors.ConnectionAborted;
 }
 
-/** A TCP client that hands out lines as the raw bytes received (no decoding). */
-class RawClient {
-  readonly conn: Deno.TcpConn;
-  readonly #framer = new LineFramer(16 * MIB);
-  readonly #lines: Uint8Array[] = [];
-  readonly #buffer = new Uint8Array(64 * 1024);
-  #eof = false;
-
-  private constructor(conn: Deno.TcpConn) {
-    this.conn = conn;
-  }
-
-  static async connect(addr: Deno.NetAddr): Promise<RawClient> {
-    return new RawClient(await Deno.connect({ hostname: addr.hostname, port: addr.port }));
-  }
-
-  async send(data: string | Uint8Array): Promise<void> {
-    await writeAll(this.conn, typeof data === "string" ? encoder.encode(data) : data);
-  }
-
-  /** The next line's bytes, or `null` at end of stream. */
-  readBytes(timeoutMs = 5000): Promise<Uint8Array | null> {
-    return withTimeout(this.#next(), timeoutMs, "a line");
-  }
-
-  async readLine(timeoutMs = 5000): Promise<string | null> {
-    const line = await this.readBytes(timeoutMs);
-    return line === null ? null : decodeLine(line);
-  }
-
-  async #next(): Promise<Uint8Array | null> {
-    while (this.#lines.length === 0) {
-      if (this.#eof) return null;
-      let n: number | null;
-      try {
-        n = await this.conn.read(this.#buffer);
-      } catch (error) {
-        if (!isPeerGone(error)) throw error;
-        n = null;
-      }
-      if (n === null) {
-        this.#eof = true;
-        const last = this.#framer.flush();
-        if (last !== null) this.#lines.push(last);
-        continue;
-      }
-      this.#framer.push(this.#buffer.subarray(0, n), (line) => {
-        this.#lines.push(line.slice());
-      }, () => {});
-    }
-    return this.#lines.shift() ?? null;
-  }
-
-  close(): void {
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
-  }
-}
+/**
+ * For a line client read as the raw bytes received (`readBytes`), for which any sign
+ * of the peer gone (not only a reset) is the end of the stream.
+ */
+const RAW: LineClientOptions = { endsOn: isPeerGone };
 
 // ---------------------------------------------------------------------------------------------
 // Echo server
@@ -199,67 +150,6 @@ function text(message: Uint8Array): string {
 // Chat server
 // ---------------------------------------------------------------------------------------------
 
-/** What a chat test reads and writes through. */
-interface Client {
-  send(data: string | Uint8Array): Promise<void>;
-  readLine(timeoutMs?: number): Promise<string | null>;
-  close(): void;
-}
-
-interface Chatter<C extends Client = Client> {
-  client: C;
-  name: string;
-}
-
-interface ChatContext {
-  server: ChatServer;
-  log: CapturedLog;
-  /** Connects, reads the two greeting lines, waits for `present` to see the join notice. */
-  join(present?: Chatter[]): Promise<Chatter<LineClient>>;
-  /** The same with a {@linkcode RawClient}. */
-  joinRaw(present?: Chatter[]): Promise<Chatter<RawClient>>;
-  /** Tracks a client connected by hand, so it is closed at the end. */
-  track<C extends Client>(client: C): C;
-}
-
-/** A fresh chat server (no history: greetings are two lines), closing everything after. */
-async function withChat(
-  options: ChatServerOptions,
-  body: (ctx: ChatContext) => Promise<void>,
-  logLevel: "debug" | "info" = "info",
-): Promise<void> {
-  const log = captureLog(logLevel);
-  const server = startChatServer({ port: 0, history: 0, ...options, logger: log.logger });
-  const clients: Client[] = [];
-  const track = <C extends Client>(client: C): C => {
-    clients.push(client);
-    return client;
-  };
-  async function greet<C extends Client>(client: C, present: Chatter[]): Promise<Chatter<C>> {
-    const welcome = await client.readLine() ?? "";
-    const name = ownNameFrom(welcome);
-    assert.ok(name, `welcome: ${JSON.stringify(welcome)}`);
-    assert.match(
-      await client.readLine() ?? "",
-      /^\* (You are the only one here\.|\d+ others? here: )/,
-    );
-    for (const p of present) assert.equal(await p.client.readLine(), `* ${name} joined`);
-    return { client, name };
-  }
-  try {
-    await body({
-      server,
-      log,
-      join: async (present = []) => greet(track(await LineClient.connect(server.addr)), present),
-      joinRaw: async (present = []) => greet(track(await RawClient.connect(server.addr)), present),
-      track,
-    });
-  } finally {
-    for (const client of clients) client.close();
-    await server.close();
-  }
-}
-
 /** Joins three members: `bad` sends the bad input, `bystander` watches, `third` talks. */
 async function trio(ctx: ChatContext) {
   const bad = await ctx.join();
@@ -301,7 +191,7 @@ function assertInert(line: string, raw?: Uint8Array): void {
 Deno.test("bad input (echo): a 100 MB line without newline gets ERROR, and the server goes on", async () => {
   const started = performance.now();
   await withEcho({}, async (server) => {
-    const client = await RawClient.connect(server.addr);
+    const client = await LineClient.connect(server.addr, RAW);
     let sent = 0;
     try {
       let answered = false;
@@ -461,11 +351,11 @@ Deno.test("bad input (echo): telnet IAC sequences before and inside a line are a
 Deno.test("bad input (chat): telnet IAC sequences never crash the room and arrive printable", async () => {
   await withChat({}, async (ctx) => {
     const bad = await ctx.join();
-    const bystander = await ctx.joinRaw([bad]);
+    const bystander = await ctx.join([bad], RAW);
     const third = await ctx.join([bad, bystander]);
 
     // A telnet client negotiates first: these bytes arrive before the welcome is read.
-    const telnet = ctx.track(await RawClient.connect(ctx.server.addr));
+    const telnet = ctx.track(await LineClient.connect(ctx.server.addr, RAW));
     await telnet.send(bytes(IAC_DO_TTYPE, IAC_WILL_ECHO, "hi from telnet\n"));
     const welcome = await telnet.readLine() ?? "";
     const telnetName = ownNameFrom(welcome);

@@ -3,49 +3,10 @@
  * the lines they are sent and record being closed.
  */
 import assert from "node:assert/strict";
-import { ChatRoom, type ChatRoomOptions, type Member, type MemberLink } from "../lib/chat_room.ts";
+import { ChatRoom, type ChatRoomOptions, type Member } from "../lib/chat_room.ts";
 import { ownNameFrom } from "../lib/chat_protocol.ts";
 import { captureLog, withTimeout } from "./helpers.ts";
-
-const decoder = new TextDecoder();
-
-/** A link that decodes what it is sent into lines and records `close()`. */
-class FakeLink implements MemberLink {
-  readonly peer: string;
-  /** Every line received, in order. */
-  readonly lines: string[] = [];
-  /** Every `send()` argument, as is. */
-  readonly sent: Uint8Array[] = [];
-  /** How many times `close()` was called. */
-  closes = 0;
-  /** Resolves on the first `close()`. */
-  readonly closed: Promise<void>;
-  readonly #resolveClosed: () => void;
-
-  constructor(peer = "127.0.0.1:50000") {
-    this.peer = peer;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.closed = promise;
-    this.#resolveClosed = resolve;
-  }
-
-  send(bytes: Uint8Array): void {
-    // The room must only ever hand over whole lines.
-    assert.equal(bytes[bytes.length - 1], 0x0a, "a send must end with a newline");
-    this.sent.push(bytes);
-    this.lines.push(...decoder.decode(bytes).slice(0, -1).split("\n"));
-  }
-
-  close(): void {
-    this.closes++;
-    this.#resolveClosed();
-  }
-
-  /** Returns the lines received since the last call, and forgets them. */
-  take(): string[] {
-    return this.lines.splice(0);
-  }
-}
+import { FakeLink } from "./fake_link.ts";
 
 interface Person {
   link: FakeLink;

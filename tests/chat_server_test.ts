@@ -3,74 +3,12 @@
  * `chat_client.ts` command lines as subprocesses.
  */
 import assert from "node:assert/strict";
-import { type ChatServer, type ChatServerOptions, startChatServer } from "../chat_server.ts";
-import { ownNameFrom } from "../lib/chat_protocol.ts";
 import { writeAll } from "../lib/io.ts";
-import {
-  type CapturedLog,
-  captureLog,
-  LineClient,
-  runDeno,
-  Spawned,
-  withTimeout,
-} from "./helpers.ts";
+import { LineClient, runDeno, Spawned, withTimeout } from "./helpers.ts";
+import { type Chatter, withChat } from "./chat_fixture.ts";
 
 const encoder = new TextEncoder();
 const SHUTDOWN = "* Server is shutting down. Goodbye!";
-
-/** A connected client and the name the server gave it. */
-interface Chatter {
-  client: LineClient;
-  name: string;
-}
-
-interface ChatContext {
-  server: ChatServer;
-  log: CapturedLog;
-  /** Connects a raw client (closed when the test ends). */
-  connect(): Promise<LineClient>;
-  /**
-   * Connects and reads the welcome and the who-else line; waits until each of `present` has
-   * read the join notice, so what everyone reads next is known.
-   */
-  join(present?: Chatter[]): Promise<Chatter>;
-}
-
-/**
- * Runs `body` against a fresh in-process chat server (no history unless asked, so greetings
- * are two lines), always closing every client and then the server.
- */
-async function withChat(
-  options: ChatServerOptions,
-  body: (ctx: ChatContext) => Promise<void>,
-): Promise<void> {
-  const log = captureLog();
-  const server = startChatServer({ port: 0, history: 0, ...options, logger: log.logger });
-  const clients: LineClient[] = [];
-  const connect = async (): Promise<LineClient> => {
-    const client = await LineClient.connect(server.addr);
-    clients.push(client);
-    return client;
-  };
-  const join = async (present: Chatter[] = []): Promise<Chatter> => {
-    const client = await connect();
-    const welcome = await client.readLine() ?? "";
-    const name = ownNameFrom(welcome);
-    assert.ok(name, `welcome: ${JSON.stringify(welcome)}`);
-    assert.match(
-      await client.readLine() ?? "",
-      /^\* (You are the only one here\.|\d+ others? here: )/,
-    );
-    for (const p of present) assert.equal(await p.client.readLine(), `* ${name} joined`);
-    return { client, name };
-  };
-  try {
-    await body({ server, log, connect, join });
-  } finally {
-    for (const client of clients) client.close();
-    await server.close();
-  }
-}
 
 /** Reads `n` lines. */
 async function readLines(client: LineClient, n: number, timeoutMs = 5000): Promise<string[]> {

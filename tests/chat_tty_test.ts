@@ -11,201 +11,12 @@ import { startChatServer } from "../chat_server.ts";
 import { startServer } from "../server.ts";
 import { nameColor } from "../lib/chat_display.ts";
 import { textWidth } from "../lib/terminal.ts";
-import { captureLog, haveTool, LineClient, REPLY, ROOT } from "./helpers.ts";
+import { captureLog, haveTool, LineClient, REPLY } from "./helpers.ts";
+import { COLUMNS, lastRow, Tmux } from "./tmux.ts";
 
 const hasTmux = haveTool("tmux", ["-V"]);
-const decoder = new TextDecoder();
-const COLUMNS = 100;
-const ROWS = 30;
-/** Printed by the pane's shell after the client exits, so the exit status can be read. */
-const EXIT_MARK = /\[exit status (\d+)\]/;
-/** Printed when the client left the terminal in raw mode. */
-const RAW_MARK = "[terminal left in raw mode]";
-
-let sessions = 0;
-
-/** A tmux server of our own (`-L`), with one session running one command. */
-class Tmux {
-  readonly socket = `chat-tty-${Deno.pid}-${++sessions}`;
-  readonly #env: Record<string, string>;
-  #socketPath: string | null = null;
-
-  constructor() {
-    // A clean environment: nothing of the caller's (NO_COLOR, TMUX, a tmux config) leaks in.
-    this.#env = { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", LANG: "C.UTF-8" };
-    for (const name of ["HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "TMUX_TMPDIR"]) {
-      const value = Deno.env.get(name);
-      if (value !== undefined) this.#env[name] = value;
-    }
-    this.#env.DENO_NO_UPDATE_CHECK = "1";
-  }
-
-  /** Runs `tmux -L socket ARGS`; throws with tmux's stderr on failure. */
-  async tmux(...args: string[]): Promise<string> {
-    const output = await new Deno.Command("tmux", {
-      args: ["-L", this.socket, "-f", "/dev/null", ...args],
-      clearEnv: true,
-      env: this.#env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!output.success) {
-      throw new Error(`tmux ${args.join(" ")}: ${decoder.decode(output.stderr).trim()}`);
-    }
-    return decoder.decode(output.stdout);
-  }
-
-  /**
-   * Starts the server and a `COLUMNS`x`ROWS` session running `deno ARGS` in the project root.
-   * A shell around it prints the exit status (and whether the terminal was left raw) after
-   * the client is gone; the pane stays so the screen can still be read.
-   */
-  async start(denoArgs: string[]): Promise<void> {
-    // The shell catches SIGINT (Ctrl+C goes to the whole foreground group) so that it lives to
-    // report; the client gets the default disposition back, as a caught signal is reset on exec.
-    const script = `trap : INT; "$@"; status=$?; ` +
-      `case "$(stty -a)" in *-icanon*) stty sane; echo '${RAW_MARK}';; esac; ` +
-      `echo "[exit status $status]"`;
-    await this.tmux(
-      "start-server",
-      ";",
-      "set-option",
-      "-g",
-      "remain-on-exit",
-      "on",
-      ";",
-      "set-option",
-      "-g",
-      "default-terminal",
-      "xterm-256color",
-      ";",
-      "new-session",
-      "-d",
-      "-s",
-      "t",
-      "-x",
-      String(COLUMNS),
-      "-y",
-      String(ROWS),
-      "-c",
-      ROOT,
-      "sh",
-      "-c",
-      script,
-      "sh",
-      Deno.execPath(),
-      ...denoArgs,
-    );
-    this.#socketPath = await this.display("#{socket_path}");
-  }
-
-  /**
-   * The screen's rows, trailing spaces removed; with `escapes`, tmux's SGR codes kept; with
-   * `history`, the rows scrolled off the top too (tmux may scroll when the pane dies).
-   */
-  async screen(escapes = false, history = false): Promise<string[]> {
-    const text = await this.tmux(
-      "capture-pane",
-      "-p",
-      ...(escapes ? ["-e"] : []),
-      ...(history ? ["-S", "-"] : []),
-      "-t",
-      "t",
-    );
-    return text.replace(/\n$/, "").split("\n").map((row) => row.trimEnd());
-  }
-
-  /** Polls the screen until `test` holds; returns it. Fails with the screen after `timeoutMs`. */
-  async waitFor(
-    what: string,
-    test: (rows: string[]) => boolean,
-    options: { escapes?: boolean; history?: boolean; timeoutMs?: number } = {},
-  ): Promise<string[]> {
-    const deadline = Date.now() + (options.timeoutMs ?? 10000);
-    while (true) {
-      const rows = await this.screen(options.escapes, options.history);
-      if (test(rows)) return rows;
-      if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}; the screen:\n${rows.join("\n")}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25)); // the polling interval
-    }
-  }
-
-  /** Waits until some row matches `pattern`; returns the screen. */
-  waitForRow(pattern: RegExp, escapes = false): Promise<string[]> {
-    return this.waitFor(String(pattern), (rows) => rows.some((row) => pattern.test(row)), {
-      escapes,
-    });
-  }
-
-  /** Types `text` literally. */
-  async type(text: string): Promise<void> {
-    await this.tmux("send-keys", "-t", "t", "-l", text);
-  }
-
-  /** Presses named keys (`Enter`, `Left`, `C-c`). */
-  async press(...keys: string[]): Promise<void> {
-    await this.tmux("send-keys", "-t", "t", ...keys);
-  }
-
-  /** A tmux format for the pane, e.g. `#{cursor_x}`. */
-  async display(format: string): Promise<string> {
-    return (await this.tmux("display-message", "-p", "-t", "t", format)).trim();
-  }
-
-  /** Waits for the client to exit; returns its exit status, as the pane's shell printed it. */
-  async exitStatus(): Promise<number> {
-    const rows = await this.waitFor(
-      "the client to exit",
-      (rows) => EXIT_MARK.test(rows.join("\n")),
-      { history: true },
-    );
-    const status = Number(rows.join("\n").match(EXIT_MARK)?.[1]);
-    // The shell then ends too, and the pane's command with it.
-    await this.waitUntil(
-      "the pane's command to end",
-      async () => await this.display("#{pane_dead}") === "1",
-    );
-    assert.ok(!rows.some((row) => row.includes(RAW_MARK)), "the terminal was left in raw mode");
-    return status;
-  }
-
-  /** Polls until the cursor is at column `x`. */
-  async waitForCursor(x: number): Promise<void> {
-    await this.waitUntil(
-      `the cursor at column ${x}`,
-      async () => await this.display("#{cursor_x}") === String(x),
-    );
-  }
-
-  /** Polls `test` until it holds, failing after `timeoutMs`. */
-  async waitUntil(what: string, test: () => Promise<boolean>, timeoutMs = 10000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!await test()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 25)); // the polling interval
-    }
-  }
-
-  /** Stops the tmux server and everything in it, and removes its socket file. */
-  async kill(): Promise<void> {
-    try {
-      this.#socketPath ??= await this.display("#{socket_path}");
-      await this.tmux("kill-server");
-    } catch {
-      // already gone
-    }
-    // tmux leaves the socket file behind.
-    if (this.#socketPath) await Deno.remove(this.#socketPath).catch(() => {});
-  }
-}
-
-/** The last non-empty row. */
-function lastRow(rows: string[]): string {
-  return rows.findLast((row) => row !== "") ?? "";
-}
+/** The terminal these tests run the clients in. */
+const TTY = { terminal: "xterm-256color", reportRaw: true };
 
 /** The SGR parameter styleText writes for a colour, e.g. `31` for red. */
 function colourCode(style: Parameters<typeof styleText>[0]): string {
@@ -235,7 +46,7 @@ async function withChatClient(
 ): Promise<void> {
   const log = captureLog();
   const server = startChatServer({ port: 0, logger: log.logger });
-  const tmux = new Tmux();
+  const tmux = new Tmux("chat-tty");
   try {
     await tmux.start([
       "run",
@@ -246,7 +57,7 @@ async function withChatClient(
       "--name",
       "alice",
       ...args,
-    ]);
+    ], TTY);
     // The prompt shows the name once the server has confirmed it.
     await tmux.waitFor("the alice> prompt", (rows) => lastRow(rows) === "alice>");
     await body({ tmux, server, log });
@@ -520,9 +331,9 @@ Deno.test({
 /** Runs `body` with an echo server and `client.ts` (interactive) in a tmux pane. */
 async function withEchoClient(body: (tmux: Tmux) => Promise<void>): Promise<void> {
   const server = startServer({ port: 0, logger: captureLog().logger });
-  const tmux = new Tmux();
+  const tmux = new Tmux("chat-tty");
   try {
-    await tmux.start(["run", "-N", "client.ts", "--port", String(server.addr.port)]);
+    await tmux.start(["run", "-N", "client.ts", "--port", String(server.addr.port)], TTY);
     await tmux.waitFor("the echo prompt", (rows) => lastRow(rows) === "Enter message to send:");
     await body(tmux);
   } finally {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type EchoServer, type EchoServerOptions, startServer } from "../server.ts";
-import { type ChatServer, type ChatServerOptions, startChatServer } from "../chat_server.ts";
+import { startChatServer } from "../chat_server.ts";
 import { ownNameFrom } from "../lib/chat_protocol.ts";
 import { ANNOUNCE_LIMIT } from "../lib/chat_room.ts";
 import { decodeLine, LineFramer } from "../lib/framing.ts";
@@ -16,10 +16,12 @@ import {
   type CapturedLog,
   captureLog,
   LineClient,
+  type LineClientOptions,
   REPLY,
   Spawned,
   withTimeout,
 } from "./helpers.ts";
+import { type ChatContext, type Chatter, withChat } from "./chat_fixture.ts";
 
 const encoder = new TextEncoder();
 const SHUTDOWN = "* Server is shutting down. Goodbye!";
@@ -56,80 +58,11 @@ async function killQuietly(process: Spawned): Promise<void> {
 }
 
 /**
- * A line client for which a reset is an error, not an end of stream ({@linkcode LineClient}
- * reads a reset as the end): for the tests where a clean end (FIN) is the point.
+ * For a line client on which a reset is an error, not an end of stream (a plain
+ * {@linkcode LineClient} reads a reset as the end): for the tests where a clean end (FIN) is
+ * the point.
  */
-class StrictClient {
-  readonly conn: Deno.TcpConn;
-  readonly #framer = new LineFramer(1 << 20);
-  readonly #lines: string[] = [];
-  readonly #buffer = new Uint8Array(16 * 1024);
-  #eof = false;
-
-  private constructor(conn: Deno.TcpConn) {
-    this.conn = conn;
-  }
-
-  static async connect(addr: Deno.NetAddr): Promise<StrictClient> {
-    return new StrictClient(await Deno.connect({ hostname: addr.hostname, port: addr.port }));
-  }
-
-  async send(text: string): Promise<void> {
-    await writeAll(this.conn, encoder.encode(text));
-  }
-
-  /** The next line, `null` at a clean end of stream; a reset rejects. */
-  readLine(timeoutMs = 5000): Promise<string | null> {
-    return withTimeout(this.next(), timeoutMs, "a line");
-  }
-
-  /** Every line until a clean end of stream; a reset rejects. */
-  async readToEnd(timeoutMs = 5000): Promise<string[]> {
-    const all: string[] = [];
-    await withTimeout(
-      (async () => {
-        for (let line = await this.next(); line !== null; line = await this.next()) all.push(line);
-      })(),
-      timeoutMs,
-      `end of stream; got ${JSON.stringify(all)}`,
-    );
-    return all;
-  }
-
-  /** The next line without a time limit (for loops that have one overall). */
-  async next(): Promise<string | null> {
-    while (this.#lines.length === 0) {
-      if (this.#eof) return null;
-      const n = await this.conn.read(this.#buffer);
-      if (n === null) {
-        this.#eof = true;
-        const last = this.#framer.flush();
-        if (last !== null) this.#lines.push(decodeLine(last));
-        continue;
-      }
-      this.#framer.push(this.#buffer.subarray(0, n), (line) => {
-        this.#lines.push(decodeLine(line));
-      }, () => {});
-    }
-    return this.#lines.shift() ?? null;
-  }
-
-  close(): void {
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
-  }
-}
-
-/** What the tests need of a line client (both kinds). */
-interface Lines {
-  readonly conn: Deno.TcpConn;
-  send(text: string): Promise<void>;
-  readLine(timeoutMs?: number): Promise<string | null>;
-  close(): void;
-}
+const STRICT: LineClientOptions = { endsOn: () => false, maxLine: 1 << 20 };
 
 // ---------------------------------------------------------------------------------------------
 // Echo server in process
@@ -138,7 +71,7 @@ interface EchoContext {
   server: EchoServer;
   log: CapturedLog;
   /** Connects a client that is closed when the test ends. */
-  connect(strict?: boolean): Promise<Lines>;
+  connect(options?: LineClientOptions): Promise<LineClient>;
 }
 
 async function withEcho(
@@ -147,11 +80,9 @@ async function withEcho(
 ): Promise<void> {
   const log = captureLog();
   const server = startServer({ port: 0, ...options, logger: log.logger });
-  const clients: Lines[] = [];
-  const connect = async (strict = false): Promise<Lines> => {
-    const client = strict
-      ? await StrictClient.connect(server.addr)
-      : await LineClient.connect(server.addr);
+  const clients: LineClient[] = [];
+  const connect = async (options: LineClientOptions = {}): Promise<LineClient> => {
+    const client = await LineClient.connect(server.addr, options);
     clients.push(client);
     return client;
   };
@@ -178,54 +109,6 @@ async function assertEchoServes(addr: Deno.NetAddr, text = "well-behaved"): Prom
 
 // ---------------------------------------------------------------------------------------------
 // Chat server in process
-
-interface Chatter {
-  client: Lines;
-  name: string;
-}
-
-interface ChatContext {
-  server: ChatServer;
-  log: CapturedLog;
-  /** Connects a raw client (closed when the test ends). */
-  connect(strict?: boolean): Promise<Lines>;
-  /** Connects, reads the two greeting lines, and has each of `present` read the join notice. */
-  join(present?: Chatter[], strict?: boolean): Promise<Chatter>;
-}
-
-async function withChat(
-  options: ChatServerOptions,
-  body: (ctx: ChatContext) => Promise<void>,
-): Promise<void> {
-  const log = captureLog();
-  const server = startChatServer({ port: 0, history: 0, ...options, logger: log.logger });
-  const clients: Lines[] = [];
-  const connect = async (strict = false): Promise<Lines> => {
-    const client = strict
-      ? await StrictClient.connect(server.addr)
-      : await LineClient.connect(server.addr);
-    clients.push(client);
-    return client;
-  };
-  const join = async (present: Chatter[] = [], strict = false): Promise<Chatter> => {
-    const client = await connect(strict);
-    const welcome = await client.readLine() ?? "";
-    const name = ownNameFrom(welcome);
-    assert.ok(name, `welcome: ${JSON.stringify(welcome)}`);
-    assert.match(
-      await client.readLine() ?? "",
-      /^\* (You are the only one here\.|\d+ others? here: )/,
-    );
-    for (const p of present) assert.equal(await p.client.readLine(), `* ${name} joined`);
-    return { client, name };
-  };
-  try {
-    await body({ server, log, connect, join });
-  } finally {
-    for (const client of clients) client.close();
-    await server.close();
-  }
-}
 
 /** A new client joins (everyone in `present` hears it) and talks (everyone hears that). */
 async function assertChatServes(ctx: ChatContext, present: Chatter[]): Promise<Chatter> {
@@ -265,22 +148,36 @@ async function sentFrom(client: Spawned): Promise<string> {
   return `127.0.0.1:${sent.split(" ")[1]}`;
 }
 
+/**
+ * Runs `body` with a {@linkcode subprocessClient} that has sent its steps, and the peer the
+ * server sees for it; kills the subprocess afterwards if it still runs.
+ */
+async function withSubprocessClient(
+  port: number,
+  steps: string[],
+  then: "exit" | "wait",
+  body: (client: Spawned, peer: string) => Promise<void>,
+): Promise<void> {
+  const client = subprocessClient(port, steps, then);
+  try {
+    await body(client, await sentFrom(client));
+  } finally {
+    await killQuietly(client);
+  }
+}
+
 Deno.test("faults echo: a client that resets mid-line is dropped quietly; others are served", async () => {
   await withEcho({ keepAlive: true, flushMs: 60000 }, async ({ server, log }) => {
     // It reads one byte of the reply to "a", so it exits with the rest unread: a reset.
     const steps = ['send("a\\n")', "readByte()", 'send("partial")'];
-    const bad = subprocessClient(server.addr.port, steps, "exit");
-    try {
-      const peer = await sentFrom(bad);
+    await withSubprocessClient(server.addr.port, steps, "exit", async (bad, peer) => {
       assert.equal((await bad.exit()).code, 0);
       await log.waitFor(new RegExp(`Connection closed with ${literal(peer)}$`));
       assert.ok(log.lines.some((line) => line.includes(`Received from ${peer}: a`)));
       // The unfinished line died with the connection: never answered.
       assert.ok(!log.lines.some((line) => line.includes(`Received from ${peer}: partial`)));
       assert.equal(server.active, 0);
-    } finally {
-      await killQuietly(bad);
-    }
+    });
     await assertEchoServes(server.addr);
     assertNoErrors(log.lines);
   });
@@ -291,18 +188,19 @@ Deno.test("faults chat: a client that resets mid-line leaves as disconnected; th
     const { server, join, log } = ctx;
     const bystander = await join();
     // "partial" joins it at once; it reads one byte of the welcome and exits: a reset.
-    const bad = subprocessClient(server.addr.port, ['send("partial")', "readByte()"], "exit");
-    try {
-      const peer = await sentFrom(bad);
-      assert.equal((await bad.exit()).code, 0);
-      assert.equal(await bystander.client.readLine(), "* guest-2 joined");
-      // The unfinished line is not delivered: the next thing anyone hears is the departure.
-      assert.equal(await bystander.client.readLine(), "* guest-2 disconnected");
-      await log.waitFor(new RegExp(`guest-2 \\(${literal(peer)}\\) left: disconnected$`));
-      assert.equal(server.room.size, 1);
-    } finally {
-      await killQuietly(bad);
-    }
+    await withSubprocessClient(
+      server.addr.port,
+      ['send("partial")', "readByte()"],
+      "exit",
+      async (bad, peer) => {
+        assert.equal((await bad.exit()).code, 0);
+        assert.equal(await bystander.client.readLine(), "* guest-2 joined");
+        // The unfinished line is not delivered: the next thing anyone hears is the departure.
+        assert.equal(await bystander.client.readLine(), "* guest-2 disconnected");
+        await log.waitFor(new RegExp(`guest-2 \\(${literal(peer)}\\) left: disconnected$`));
+        assert.equal(server.room.size, 1);
+      },
+    );
     await assertChatServes(ctx, [bystander]);
     assertNoErrors(log.lines);
   });
@@ -313,10 +211,10 @@ Deno.test("faults chat: a client that resets mid-line leaves as disconnected; th
 
 Deno.test("faults echo: a client that half-closes before sending gets a clean end, no reply", async () => {
   await withEcho({}, async ({ server, log, connect }) => {
-    const early = await connect(true);
+    const early = await connect(STRICT);
     const peer = peerOf(early.conn);
     await early.conn.closeWrite();
-    assert.deepEqual(await (early as StrictClient).readToEnd(), []);
+    assert.deepEqual(await early.readToEnd(), []);
     await log.waitFor(new RegExp(`Connection closed with ${literal(peer)}$`));
     assert.ok(!log.lines.some((line) => line.includes(`Received from ${peer}`)));
     await assertEchoServes(server.addr);
@@ -328,20 +226,20 @@ Deno.test("faults chat: half-close before a word is a probe (never joins); after
   await withChat({}, async (ctx) => {
     const { connect, join, log } = ctx;
     const bystander = await join(); // guest-1
-    const probe = await connect(true);
+    const probe = await connect(STRICT);
     const probePeer = peerOf(probe.conn);
     await probe.conn.closeWrite();
-    assert.deepEqual(await (probe as StrictClient).readToEnd(), []);
+    assert.deepEqual(await probe.readToEnd(), []);
     // The probe took no name and made no noise: the next arrival is guest-2 and the bystander's
     // next line is its join notice (join() checks both).
     const next = await join([bystander]);
     assert.equal(next.name, "guest-2");
 
-    const leaver = await join([bystander, next], true); // guest-3
+    const leaver = await join([bystander, next], STRICT); // guest-3
     await leaver.client.send("/who\nlast words");
     await leaver.client.conn.closeWrite();
     // What was queued for it arrives, then a clean end.
-    assert.deepEqual(await (leaver.client as StrictClient).readToEnd(), [
+    assert.deepEqual(await leaver.client.readToEnd(), [
       "* 3 here: guest-1, guest-2, guest-3 (you)",
     ]);
     for (const p of [bystander, next]) {
@@ -360,10 +258,10 @@ Deno.test("faults chat: half-close before a word is a probe (never joins); after
 
 Deno.test("faults echo: a silent client gets 'ERROR idle timeout' and a clean end", async () => {
   await withEcho({ idleTimeout: 0.2 }, async ({ server, log, connect }) => {
-    const silent = await connect(true);
+    const silent = await connect(STRICT);
     const peer = peerOf(silent.conn);
     const started = performance.now();
-    assert.deepEqual(await (silent as StrictClient).readToEnd(3000), ["ERROR idle timeout"]);
+    assert.deepEqual(await silent.readToEnd(3000), ["ERROR idle timeout"]);
     assert.ok(performance.now() - started >= 150, "closed before the idle timeout");
     await log.waitFor(new RegExp(`Connection closed with ${literal(peer)} \\(idle timeout\\)$`));
     await assertEchoServes(server.addr);
@@ -385,9 +283,9 @@ Deno.test("faults chat: a silent member is told and dropped; an active one stays
       }
     })();
     try {
-      const silent = await join([bystander], true); // guest-2
+      const silent = await join([bystander], STRICT); // guest-2
       const started = performance.now();
-      assert.deepEqual(await (silent.client as StrictClient).readToEnd(3000), [
+      assert.deepEqual(await silent.client.readToEnd(3000), [
         "* You were disconnected for being idle.",
       ]);
       assert.ok(performance.now() - started >= 100, "dropped long before the idle timeout");
@@ -408,18 +306,19 @@ Deno.test("faults chat: a silent member is told and dropped; an active one stays
 
 Deno.test("faults echo: a client killed mid-message is closed; its end of stream ends the message", async () => {
   await withEcho({ flushMs: 60000 }, async ({ server, log }) => {
-    const killed = subprocessClient(server.addr.port, ['send("partial")'], "wait");
-    try {
-      const peer = await sentFrom(killed);
-      killed.child.kill("SIGKILL");
-      assert.equal((await killed.exit()).signal, "SIGKILL");
-      // The kernel closes the dead client's socket (FIN): the end of stream completes "partial".
-      await log.waitFor(new RegExp(`Connection closed with ${literal(peer)}$`));
-      assert.ok(log.lines.some((line) => line.includes(`Received from ${peer}: partial`)));
-      assert.equal(server.active, 0);
-    } finally {
-      await killQuietly(killed);
-    }
+    await withSubprocessClient(
+      server.addr.port,
+      ['send("partial")'],
+      "wait",
+      async (killed, peer) => {
+        killed.child.kill("SIGKILL");
+        assert.equal((await killed.exit()).signal, "SIGKILL");
+        // The kernel closes the dead client's socket (FIN): the end of stream completes "partial".
+        await log.waitFor(new RegExp(`Connection closed with ${literal(peer)}$`));
+        assert.ok(log.lines.some((line) => line.includes(`Received from ${peer}: partial`)));
+        assert.equal(server.active, 0);
+      },
+    );
     await assertEchoServes(server.addr);
     assertNoErrors(log.lines);
   });
@@ -431,18 +330,14 @@ Deno.test("faults chat: a member killed mid-message leaves as disconnected; the 
     const bystander = await join();
     // It reads one byte of its welcome, so it dies with input unread: its kernel resets.
     const steps = ['send("partial")', "readByte()"];
-    const killed = subprocessClient(server.addr.port, steps, "wait");
-    try {
-      const peer = await sentFrom(killed);
+    await withSubprocessClient(server.addr.port, steps, "wait", async (killed, peer) => {
       killed.child.kill("SIGKILL");
       assert.equal((await killed.exit()).signal, "SIGKILL");
       assert.equal(await bystander.client.readLine(), "* guest-2 joined");
       assert.equal(await bystander.client.readLine(), "* guest-2 disconnected");
       await log.waitFor(new RegExp(`\\(${literal(peer)}\\) left: disconnected$`));
       assert.equal(server.room.size, 1);
-    } finally {
-      await killQuietly(killed);
-    }
+    });
     await assertChatServes(ctx, [bystander]);
     assertNoErrors(log.lines);
   });
@@ -538,7 +433,7 @@ Deno.test("faults chat: 30 at once over --max-clients 20: 10 told full, 20 welco
     // A survivor still talks to the room.
     const survivor = welcomed[19];
     await survivor.send("/who\n");
-    const who = await (survivor as LineClient).readUntil(/^\* \d+ here: /);
+    const who = await survivor.readUntil(/^\* \d+ here: /);
     assert.match(who.at(-1) ?? "", /^\* 20 here: /);
     assertNoErrors(log.lines, /Refused /);
   });
@@ -816,11 +711,11 @@ Deno.test("faults chat: 1000 members, 100 reset during a burst: everyone else ge
 
 Deno.test("faults echo CLI: SIGTERM under load: requests are answered or see a clean end, no reset; exit 0 within 3 s", async () => {
   const server = new Spawned(["run", "-N", "server.ts", "--port", "0", "--keep-alive"]);
-  const clients: StrictClient[] = [];
+  const clients: LineClient[] = [];
   try {
     const port = await server.port();
     const addr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port };
-    for (let i = 0; i < 50; i++) clients.push(await StrictClient.connect(addr));
+    for (let i = 0; i < 50; i++) clients.push(await LineClient.connect(addr, STRICT));
     let signalled = false;
     let warmed = 0;
     let allWarm: () => void = () => {};
@@ -902,12 +797,12 @@ Deno.test("faults chat CLI: SIGTERM while 5 of 50 broadcast: all hear the goodby
     "--history",
     "0",
   ]);
-  const clients: StrictClient[] = [];
+  const clients: LineClient[] = [];
   try {
     const port = await server.port();
     const addr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port };
     for (let i = 0; i < 50; i++) {
-      const client = await StrictClient.connect(addr);
+      const client = await LineClient.connect(addr, STRICT);
       clients.push(client);
       await client.send("\n"); // joins at once (a blank line reaches no one)
       assert.ok(ownNameFrom(await client.readLine() ?? ""), "welcome");

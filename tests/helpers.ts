@@ -66,21 +66,51 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
   }
 }
 
-/** A TCP client for tests that reads whole lines. */
-export class LineClient {
-  readonly conn: Deno.TcpConn;
-  readonly #framer = new LineFramer(16 * 1024 * 1024);
-  readonly #lines: string[] = [];
+/** How a {@linkcode LineClient} reads. */
+export interface LineClientOptions {
+  /** The longest line kept; longer ones are dropped. Default 16 MiB. */
+  maxLine?: number;
+  /**
+   * Which read errors count as the end of the stream (others reject). Default: a reset; pass
+   * `() => false` for a client on which a reset is an error, not an end.
+   */
+  endsOn?: (error: unknown) => boolean;
+}
+
+/** A client for tests that reads whole lines, over TCP by default (or any connection). */
+export class LineClient<C extends Deno.Conn = Deno.TcpConn> {
+  readonly conn: C;
+  readonly #framer: LineFramer;
+  readonly #endsOn: (error: unknown) => boolean;
+  readonly #lines: Uint8Array[] = [];
   readonly #buffer = new Uint8Array(64 * 1024);
   #eof = false;
 
-  private constructor(conn: Deno.TcpConn) {
+  /** Reads `conn` (a connection the static methods cannot make). */
+  constructor(conn: C, options: LineClientOptions = {}) {
     this.conn = conn;
+    this.#framer = new LineFramer(options.maxLine ?? 16 * 1024 * 1024);
+    this.#endsOn = options.endsOn ?? ((error) => error instanceof Deno.errors.ConnectionReset);
   }
 
   /** Connects to `addr`. */
-  static async connect(addr: Deno.NetAddr): Promise<LineClient> {
-    return new LineClient(await Deno.connect({ hostname: addr.hostname, port: addr.port }));
+  static async connect(addr: Deno.NetAddr, options: LineClientOptions = {}): Promise<LineClient> {
+    return new LineClient(
+      await Deno.connect({ hostname: addr.hostname, port: addr.port }),
+      options,
+    );
+  }
+
+  /** Connects over TLS to 127.0.0.1:`port`, trusting `ca`. */
+  static async connectTls(
+    port: number,
+    ca: string,
+    options: LineClientOptions = {},
+  ): Promise<LineClient<Deno.TlsConn>> {
+    return new LineClient(
+      await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] }),
+      options,
+    );
   }
 
   /** Sends text as is. */
@@ -88,9 +118,14 @@ export class LineClient {
     await writeAll(this.conn, typeof text === "string" ? encoder.encode(text) : text);
   }
 
+  /** The next line's bytes (no decoding), or `null` at end of stream. */
+  async readBytes(timeoutMs = 5000): Promise<Uint8Array | null> {
+    return await withTimeout(this.#nextBytes(), timeoutMs, "a line");
+  }
+
   /** The next line, or `null` at end of stream. */
   async readLine(timeoutMs = 5000): Promise<string | null> {
-    return await withTimeout(this.#nextLine(), timeoutMs, "a line");
+    return await withTimeout(this.next(), timeoutMs, "a line");
   }
 
   /** Reads lines until one matches `pattern`; returns all read, the match last. */
@@ -99,7 +134,7 @@ export class LineClient {
     return await withTimeout(
       (async () => {
         while (true) {
-          const line = await this.#nextLine();
+          const line = await this.next();
           if (line === null) {
             throw new Error(`closed before ${pattern}; got ${JSON.stringify(seen)}`);
           }
@@ -117,7 +152,7 @@ export class LineClient {
     const all: string[] = [];
     await withTimeout(
       (async () => {
-        for (let line = await this.#nextLine(); line !== null; line = await this.#nextLine()) {
+        for (let line = await this.next(); line !== null; line = await this.next()) {
           all.push(line);
         }
       })(),
@@ -127,24 +162,30 @@ export class LineClient {
     return all;
   }
 
-  async #nextLine(): Promise<string | null> {
+  /** The next line without a time limit (for loops that have one overall). */
+  async next(): Promise<string | null> {
+    const line = await this.#nextBytes();
+    return line === null ? null : decodeLine(line);
+  }
+
+  async #nextBytes(): Promise<Uint8Array | null> {
     while (this.#lines.length === 0) {
       if (this.#eof) return null;
       let n: number | null;
       try {
         n = await this.conn.read(this.#buffer);
       } catch (error) {
-        if (error instanceof Deno.errors.ConnectionReset) n = null;
+        if (this.#endsOn(error)) n = null;
         else throw error;
       }
       if (n === null) {
         this.#eof = true;
         const last = this.#framer.flush();
-        if (last !== null) this.#lines.push(decodeLine(last));
+        if (last !== null) this.#lines.push(last);
         continue;
       }
       this.#framer.push(this.#buffer.subarray(0, n), (line) => {
-        this.#lines.push(decodeLine(line));
+        this.#lines.push(line.slice());
       }, () => {});
     }
     return this.#lines.shift() ?? null;

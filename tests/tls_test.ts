@@ -6,14 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { startServer } from "../server.ts";
-import { startChatServer } from "../chat_server.ts";
+import { type ChatServer, startChatServer } from "../chat_server.ts";
 import { makeCertificate } from "../tools/cert.ts";
-import { decodeLine, LineFramer } from "../lib/framing.ts";
 import { writeAll } from "../lib/io.ts";
 import { ownNameFrom } from "../lib/chat_protocol.ts";
 import {
   captureLog,
   haveTool,
+  LineClient,
   REPLY,
   ROOT,
   runCommand,
@@ -59,90 +59,48 @@ async function withCert(
   }
 }
 
-/** A TLS (or any) connection read line by line: `LineClient` for connections it cannot make. */
-class Lines {
-  readonly conn: Deno.Conn;
-  readonly #framer = new LineFramer(1024 * 1024);
-  readonly #lines: string[] = [];
-  readonly #buffer = new Uint8Array(64 * 1024);
-  #eof = false;
+/** A TLS line client to 127.0.0.1:`port`, trusting `ca`. */
+function connectTls(port: number, ca: string): Promise<LineClient<Deno.TlsConn>> {
+  return LineClient.connectTls(port, ca, { maxLine: 1024 * 1024 });
+}
 
-  constructor(conn: Deno.Conn) {
-    this.conn = conn;
-  }
+/** Reads the welcome and the who-else line; returns the name given. */
+async function welcome(client: LineClient<Deno.TlsConn>): Promise<string> {
+  const first = await client.readLine() ?? "";
+  const name = ownNameFrom(first);
+  assert.ok(name, `welcome: ${JSON.stringify(first)}`);
+  assert.match(await client.readLine() ?? "", /^\* (You are the only one here\.|\d+ others? here)/);
+  return name;
+}
 
-  /** Connects over TLS to 127.0.0.1:`port`, trusting `ca`. */
-  static async tls(port: number, ca: string): Promise<Lines> {
-    return new Lines(await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] }));
-  }
-
-  async send(text: string): Promise<void> {
-    await writeAll(this.conn, encoder.encode(text));
-  }
-
-  /** The next line, or `null` at the end of the stream. */
-  readLine(timeoutMs = 5000): Promise<string | null> {
-    return withTimeout(this.#next(), timeoutMs, "a line");
-  }
-
-  /** Reads lines until one matches `pattern`; returns all read, the match last. */
-  readUntil(pattern: RegExp, timeoutMs = 5000): Promise<string[]> {
-    const seen: string[] = [];
-    return withTimeout(
-      (async () => {
-        while (true) {
-          const line = await this.#next();
-          if (line === null) throw new Error(`closed before ${pattern}: ${JSON.stringify(seen)}`);
-          seen.push(line);
-          if (pattern.test(line)) return seen;
-        }
-      })(),
-      timeoutMs,
-      `${pattern}; got ${JSON.stringify(seen)}`,
-    );
-  }
-
-  /** Reads the welcome and the who-else line; returns the name given. */
-  async welcome(): Promise<string> {
-    const welcome = await this.readLine() ?? "";
-    const name = ownNameFrom(welcome);
-    assert.ok(name, `welcome: ${JSON.stringify(welcome)}`);
-    assert.match(await this.readLine() ?? "", /^\* (You are the only one here\.|\d+ others? here)/);
-    return name;
-  }
-
-  async #next(): Promise<string | null> {
-    while (this.#lines.length === 0) {
-      if (this.#eof) return null;
-      let n: number | null;
-      try {
-        n = await this.conn.read(this.#buffer);
-      } catch (error) {
-        if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
-        n = null;
-      }
-      if (n === null) {
-        this.#eof = true;
-        const last = this.#framer.flush();
-        if (last !== null) this.#lines.push(decodeLine(last));
-        continue;
-      }
-      this.#framer.push(
-        this.#buffer.subarray(0, n),
-        (line) => void this.#lines.push(decodeLine(line)),
-        () => {},
-      );
-    }
-    return this.#lines.shift() ?? null;
-  }
-
-  close(): void {
+/**
+ * Runs `body` with a fresh certificate, a TLS chat server (no history) using it, and a
+ * watcher that has joined over TLS first (guest-1); closes both afterwards.
+ */
+async function withTlsChatWatcher(
+  body: (ctx: {
+    server: ChatServer;
+    watcher: LineClient<Deno.TlsConn>;
+    certPath: string;
+  }) => Promise<void>,
+): Promise<void> {
+  await withCert(async ({ cert, key, certPath }) => {
+    const server = startChatServer({
+      port: 0,
+      history: 0,
+      tls: { cert, key },
+      logger: captureLog().logger,
+    });
+    let watcher: LineClient<Deno.TlsConn> | null = null;
     try {
-      this.conn.close();
-    } catch {
-      // already closed
+      watcher = await connectTls(server.addr.port, cert);
+      await welcome(watcher);
+      await body({ server, watcher, certPath });
+    } finally {
+      watcher?.close();
+      await server.close();
     }
-  }
+  });
 }
 
 /** The non-empty lines of `text`. */
@@ -174,10 +132,10 @@ Deno.test({
     await withCert(async ({ cert, key }) => {
       const log = captureLog();
       const server = startServer({ port: 0, tls: { cert, key }, logger: log.logger });
-      let client: Lines | null = null;
+      let client: LineClient<Deno.TlsConn> | null = null;
       try {
         await log.waitFor(/INFO .*Server bound to 127\.0\.0\.1:\d+ \(TLS\)/);
-        client = await Lines.tls(server.addr.port, cert);
+        client = await connectTls(server.addr.port, cert);
         await client.send("hello over tls\n");
         const reply = await client.readLine() ?? "";
         assert.match(reply, REPLY);
@@ -308,7 +266,7 @@ Deno.test({
       const log = captureLog();
       const server = startServer({ port: 0, tls: { cert, key }, logger: log.logger });
       let plain: Deno.TcpConn | null = null;
-      let client: Lines | null = null;
+      let client: LineClient<Deno.TlsConn> | null = null;
       try {
         plain = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
         await writeAll(plain, encoder.encode("hello in clear text\n"));
@@ -338,7 +296,7 @@ Deno.test({
         assert.match(warning, /is the client using TLS\?/);
         assert.ok(!log.lines.some((line) => line.includes("hello in clear text")));
 
-        client = await Lines.tls(server.addr.port, cert);
+        client = await connectTls(server.addr.port, cert);
         await client.send("still there?\n");
         const reply = await client.readLine() ?? "";
         assert.match(reply, REPLY);
@@ -363,15 +321,15 @@ Deno.test({
     await withCert(async ({ cert, key }) => {
       const log = captureLog();
       const server = startChatServer({ port: 0, tls: { cert, key }, logger: log.logger });
-      const clients: Lines[] = [];
+      const clients: LineClient<Deno.TlsConn>[] = [];
       try {
         await log.waitFor(/INFO .*Chat server bound to 127\.0\.0\.1:\d+ \(TLS\)/);
-        const a = await Lines.tls(server.addr.port, cert);
+        const a = await connectTls(server.addr.port, cert);
         clients.push(a);
-        assert.equal(await a.welcome(), "guest-1");
-        const b = await Lines.tls(server.addr.port, cert);
+        assert.equal(await welcome(a), "guest-1");
+        const b = await connectTls(server.addr.port, cert);
         clients.push(b);
-        assert.equal(await b.welcome(), "guest-2");
+        assert.equal(await welcome(b), "guest-2");
         assert.equal(await a.readLine(), "* guest-2 joined");
         await a.send("hello over tls\n");
         assert.equal(await b.readLine(), "guest-1: hello over tls");
@@ -393,41 +351,27 @@ Deno.test({
   name: "tls: openssl s_client joins the TLS chat",
   ignore: !hasOpenssl,
   async fn() {
-    await withCert(async ({ cert, key, certPath }) => {
-      const server = startChatServer({
-        port: 0,
-        history: 0,
-        tls: { cert, key },
-        logger: captureLog().logger,
-      });
-      let watcher: Lines | null = null;
-      try {
-        watcher = await Lines.tls(server.addr.port, cert);
-        await watcher.welcome();
-        const run = await runTool("openssl", [
-          "s_client",
-          "-quiet",
-          "-verify_return_error",
-          "-connect",
-          `127.0.0.1:${server.addr.port}`,
-          "-CAfile",
-          certPath,
-        ], "/nick ossl\nhello\nbye\n");
-        assert.equal(run.code, 0, run.stderr);
-        const out = linesOf(run.stdout);
-        assert.match(out[0] ?? "", /^\* Welcome to the chat, guest-2!/);
-        assert.ok(out.includes("* you are now known as ossl"), run.stdout);
-        assert.equal(out.at(-1), "* Goodbye, ossl!");
-        assert.deepEqual(await watcher.readUntil(/^\* ossl left$/), [
-          "* guest-2 joined",
-          "* guest-2 is now known as ossl",
-          "ossl: hello",
-          "* ossl left",
-        ]);
-      } finally {
-        watcher?.close();
-        await server.close();
-      }
+    await withTlsChatWatcher(async ({ server, watcher, certPath }) => {
+      const run = await runTool("openssl", [
+        "s_client",
+        "-quiet",
+        "-verify_return_error",
+        "-connect",
+        `127.0.0.1:${server.addr.port}`,
+        "-CAfile",
+        certPath,
+      ], "/nick ossl\nhello\nbye\n");
+      assert.equal(run.code, 0, run.stderr);
+      const out = linesOf(run.stdout);
+      assert.match(out[0] ?? "", /^\* Welcome to the chat, guest-2!/);
+      assert.ok(out.includes("* you are now known as ossl"), run.stdout);
+      assert.equal(out.at(-1), "* Goodbye, ossl!");
+      assert.deepEqual(await watcher.readUntil(/^\* ossl left$/), [
+        "* guest-2 joined",
+        "* guest-2 is now known as ossl",
+        "ossl: hello",
+        "* ossl left",
+      ]);
     });
   },
 });
@@ -436,43 +380,29 @@ Deno.test({
   name: "tls: ncat --ssl --ssl-trustfile joins the TLS chat by name (localhost)",
   ignore: !hasNcat,
   async fn() {
-    await withCert(async ({ cert, key, certPath }) => {
-      const server = startChatServer({
-        port: 0,
-        history: 0,
-        tls: { cert, key },
-        logger: captureLog().logger,
-      });
-      let watcher: Lines | null = null;
-      try {
-        watcher = await Lines.tls(server.addr.port, cert);
-        await watcher.welcome();
-        // ncat ends the TLS session as soon as its input ends, so the input stays open until
-        // the room has seen it leave; only then is stdin closed and the output collected.
-        const ncat = new Deno.Command("ncat", {
-          args: ["-4", "--ssl", "--ssl-trustfile", certPath, "localhost", String(server.addr.port)],
-          stdin: "piped",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        const input = ncat.stdin.getWriter();
-        await input.write(new TextEncoder().encode("/nick ncat\nhello\nbye\n"));
-        assert.deepEqual(await watcher.readUntil(/^\* ncat left$/), [
-          "* guest-2 joined",
-          "* guest-2 is now known as ncat",
-          "ncat: hello",
-          "* ncat left",
-        ]);
-        await input.close();
-        const run = await withTimeout(ncat.output(), 10000, "ncat to exit");
-        assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
-        const out = linesOf(new TextDecoder().decode(run.stdout));
-        assert.match(out[0] ?? "", /^\* Welcome to the chat, guest-2!/);
-        assert.equal(out.at(-1), "* Goodbye, ncat!");
-      } finally {
-        watcher?.close();
-        await server.close();
-      }
+    await withTlsChatWatcher(async ({ server, watcher, certPath }) => {
+      // ncat ends the TLS session as soon as its input ends, so the input stays open until
+      // the room has seen it leave; only then is stdin closed and the output collected.
+      const ncat = new Deno.Command("ncat", {
+        args: ["-4", "--ssl", "--ssl-trustfile", certPath, "localhost", String(server.addr.port)],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const input = ncat.stdin.getWriter();
+      await input.write(new TextEncoder().encode("/nick ncat\nhello\nbye\n"));
+      assert.deepEqual(await watcher.readUntil(/^\* ncat left$/), [
+        "* guest-2 joined",
+        "* guest-2 is now known as ncat",
+        "ncat: hello",
+        "* ncat left",
+      ]);
+      await input.close();
+      const run = await withTimeout(ncat.output(), 10000, "ncat to exit");
+      assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+      const out = linesOf(new TextDecoder().decode(run.stdout));
+      assert.match(out[0] ?? "", /^\* Welcome to the chat, guest-2!/);
+      assert.equal(out.at(-1), "* Goodbye, ncat!");
     });
   },
 });
@@ -481,44 +411,30 @@ Deno.test({
   name: "tls: chat_client.ts --ca over TLS sends piped lines, exit 0",
   ignore: !hasOpenssl,
   async fn() {
-    await withCert(async ({ cert, key, certPath }) => {
-      const server = startChatServer({
-        port: 0,
-        history: 0,
-        tls: { cert, key },
-        logger: captureLog().logger,
-      });
-      let watcher: Lines | null = null;
-      try {
-        watcher = await Lines.tls(server.addr.port, cert);
-        await watcher.welcome();
-        const run = await runDeno(
-          [
-            "run",
-            "-N",
-            "--allow-read",
-            "chat_client.ts",
-            "--port",
-            String(server.addr.port),
-            "--ca",
-            certPath,
-          ],
-          { stdin: "hi\nbye\n", timeoutMs: 10000 },
-        );
-        assert.equal(run.code, 0, run.stderr);
-        assert.equal(run.stderr, "");
-        const out = linesOf(run.stdout);
-        assert.match(out[0] ?? "", /^\* Welcome to the chat, guest-2!/);
-        assert.equal(out.at(-1), "* Goodbye, guest-2!");
-        assert.deepEqual(await watcher.readUntil(/^\* guest-2 left$/), [
-          "* guest-2 joined",
-          "guest-2: hi",
-          "* guest-2 left",
-        ]);
-      } finally {
-        watcher?.close();
-        await server.close();
-      }
+    await withTlsChatWatcher(async ({ server, watcher, certPath }) => {
+      const run = await runDeno(
+        [
+          "run",
+          "-N",
+          "--allow-read",
+          "chat_client.ts",
+          "--port",
+          String(server.addr.port),
+          "--ca",
+          certPath,
+        ],
+        { stdin: "hi\nbye\n", timeoutMs: 10000 },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stderr, "");
+      const out = linesOf(run.stdout);
+      assert.match(out[0] ?? "", /^\* Welcome to the chat, guest-2!/);
+      assert.equal(out.at(-1), "* Goodbye, guest-2!");
+      assert.deepEqual(await watcher.readUntil(/^\* guest-2 left$/), [
+        "* guest-2 joined",
+        "guest-2: hi",
+        "* guest-2 left",
+      ]);
     });
   },
 });
@@ -577,13 +493,13 @@ Deno.test({
         ],
         { env: { TLS_CERT: certPath, TLS_KEY: keyPath } },
       );
-      let client: Lines | null = null;
+      let client: LineClient<Deno.TlsConn> | null = null;
       try {
         const port = await server.port();
         assert.ok(
           server.stderrLines.some((line) => /bound to 127\.0\.0\.1:\d+ \(TLS\)/.test(line)),
         );
-        client = await Lines.tls(port, cert);
+        client = await connectTls(port, cert);
         await client.send("from the environment\n");
         const reply = await client.readLine() ?? "";
         assert.match(reply, REPLY);
