@@ -32,7 +32,7 @@ import { decodeLine, LineFramer, readLines } from "./lib/framing.ts";
 import { printOut } from "./lib/io.ts";
 import { closeQuietly, connectTo, formatAddress, isDisconnect } from "./lib/net.ts";
 import { FatalError } from "./lib/cli.ts";
-import { looksLikeTls, readPem, tlsServerHint } from "./lib/tls.ts";
+import { readPem, rejectTlsAnswer } from "./lib/tls.ts";
 import {
   PASSWORD_REQUIRED,
   readPasswordFile,
@@ -104,7 +104,8 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
     port: options.port ?? 8080,
     timeoutMs: (options.timeout ?? 5) * 1000,
     startHint: "deno task chat-server",
-    tls: options.tls || options.ca ? { ca: options.ca || undefined } : null,
+    tls: options.tls,
+    ca: options.ca,
   });
   const where = formatAddress({
     transport: "tcp",
@@ -176,9 +177,7 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
       while (true) {
         const n = await conn.read(buffer);
         if (n === null) break;
-        if (first && !options.tls && !options.ca && looksLikeTls(buffer.subarray(0, n))) {
-          throw new FatalError(tlsServerHint(where));
-        }
+        if (first && !options.tls && !options.ca) rejectTlsAnswer(buffer.subarray(0, n), where);
         first = false;
         framer.push(
           buffer.subarray(0, n),

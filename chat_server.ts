@@ -33,10 +33,10 @@ import {
 import { loadCommand, onShutdownSignal, runMain } from "./lib/cli.ts";
 import { printOut } from "./lib/io.ts";
 import { effectiveLevel, Logger, type LogSink, stderrSink } from "./lib/log.ts";
-import { formatAddress } from "./lib/net.ts";
+import { clearTextWarnings, formatAddress } from "./lib/net.ts";
 import { colorWanted, paint } from "./lib/terminal.ts";
 import { TerminalPrompt } from "./lib/terminal_prompt.ts";
-import { clearTextWarnings, loadServerTls, type ServerTls } from "./lib/tls.ts";
+import { loadServerTls, type ServerTls } from "./lib/tls.ts";
 import { readPasswordFile } from "./lib/chat_auth.ts";
 
 /** Options of {@linkcode startChatServer}; every field has the CLI's default. */
@@ -270,8 +270,9 @@ function main(): void {
   const color = colorWanted(Deno.stdout);
   let prompt: TerminalPrompt | null = null;
   // With the console on a terminal, log lines pass above the prompt instead of through it.
+  const stderrOnTerminal = Deno.stderr.isTerminal();
   const sink: LogSink = (line) =>
-    prompt && Deno.stderr.isTerminal() ? prompt.print(line) : stderrSink(line);
+    prompt && stderrOnTerminal ? prompt.print(line) : stderrSink(line);
   const log = new Logger(effectiveLevel(values), sink);
   const server = startChatServer({
     ...values,

@@ -28,7 +28,7 @@ import { FatalError, loadCommand, runMain } from "./lib/cli.ts";
 import { decodeLine, LineFramer, readLines } from "./lib/framing.ts";
 import { printErr, printOut, writeAll } from "./lib/io.ts";
 import { Logger } from "./lib/log.ts";
-import { looksLikeTls, readPem, tlsServerHint } from "./lib/tls.ts";
+import { readPem, rejectTlsAnswer } from "./lib/tls.ts";
 import { stripControls } from "./lib/terminal.ts";
 import { closeQuietly, connectTo, formatAddress, isDisconnect, normalizeHost } from "./lib/net.ts";
 
@@ -84,7 +84,8 @@ export function startClient(options: EchoClientOptions = {}): EchoClient {
       port,
       timeoutMs,
       startHint: "deno task server",
-      tls: options.tls || options.ca ? { ca: options.ca || undefined } : null,
+      tls: options.tls,
+      ca: options.ca,
     });
     log.info(`Connected to server at ${where}`);
     open = { conn, framer: new LineFramer(MAX_REPLY_BYTES) };
@@ -107,9 +108,7 @@ export function startClient(options: EchoClientOptions = {}): EchoClient {
         const last = framer.flush();
         return last === null ? null : stripControls(decodeLine(last));
       }
-      if (first && !options.tls && !options.ca && looksLikeTls(buffer.subarray(0, n))) {
-        throw new FatalError(tlsServerHint(where));
-      }
+      if (first && !options.tls && !options.ca) rejectTlsAnswer(buffer.subarray(0, n), where);
       first = false;
       framer.push(buffer.subarray(0, n), (line) => {
         // A reply is printed on a terminal: whatever a server sends, no escape reaches it.

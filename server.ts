@@ -34,18 +34,18 @@ import { writeAll } from "./lib/io.ts";
 import { effectiveLevel, Logger, preview } from "./lib/log.ts";
 import {
   acceptConnections,
+  clearTextWarnings,
   closeQuietly,
   completeHandshake,
-  errorText,
+  connectionFailure,
   formatAddress,
-  isDisconnect,
   lingeringClose,
   listenOn,
   readOrSilence,
   SILENCE,
 } from "./lib/net.ts";
 import { formatTimestamp } from "./lib/time.ts";
-import { clearTextWarnings, describeTlsFailure, loadServerTls, type ServerTls } from "./lib/tls.ts";
+import { loadServerTls, type ServerTls } from "./lib/tls.ts";
 
 /** Options of {@linkcode startServer}; every field has the CLI's default. */
 export interface EchoServerOptions {
@@ -229,13 +229,9 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
       if (eof || (readAll && !overflow && !pending)) closeQuietly(conn);
       else await lingeringClose(conn, LINGER_MS, pending ?? undefined);
     } catch (error) {
-      if (!isDisconnect(error)) {
-        log.warn(
-          describeTlsFailure(error, c.peer, "server") ??
-            `Connection with ${c.peer} failed: ${errorText(error)}`,
-        );
-      }
-      outcome = c.idle ? " (idle timeout)" : isDisconnect(error) ? "" : " (error)";
+      const failure = connectionFailure(error, c.peer);
+      if (failure) log.warn(failure);
+      outcome = c.idle ? " (idle timeout)" : failure ? " (error)" : "";
       closeQuietly(conn);
     }
     if (log.enabled("info")) log.info(`Connection closed with ${c.peer}${outcome}`);

@@ -13,15 +13,14 @@ import {
   acceptConnections,
   closeQuietly,
   completeHandshake,
-  errorText,
+  connectionFailure,
   formatAddress,
-  isDisconnect,
   listenOn,
   readOrSilence,
   SILENCE,
 } from "./net.ts";
 import { OutputQueue, PacedFlusher } from "./output_queue.ts";
-import { describeTlsFailure, type ServerTls } from "./tls.ts";
+import type { ServerTls } from "./tls.ts";
 
 /** Settings of {@linkcode serveChatTcp}. */
 export interface ChatTcpOptions {
@@ -124,12 +123,8 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
       await readLines(conn, member, buffer, early === SILENCE ? first : early);
       ended = true;
     } catch (error) {
-      if (!isDisconnect(error)) {
-        log.warn(
-          describeTlsFailure(error, peer, "server") ??
-            `Connection with ${peer} failed: ${errorText(error)}`,
-        );
-      }
+      const failure = connectionFailure(error, peer);
+      if (failure) log.warn(failure);
     } finally {
       if (member && !member.gone) room.leave(member, "disconnected");
       // A client that only half-closed (`nc -N`) still reads: let its replies go out first.

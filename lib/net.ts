@@ -27,6 +27,19 @@ export function isLoopback(host: string): boolean {
 }
 
 /**
+ * Warnings for a server about to listen: on an address other than loopback without TLS,
+ * messages (and a chat password, if one is set) cross the network in clear text.
+ */
+export function clearTextWarnings(host: string, tls: boolean, hasPassword = false): string[] {
+  if (tls || isLoopback(host)) return [];
+  const warnings = [
+    `listening on ${host} without TLS: messages travel in clear text; use --tls-cert and --tls-key (make a pair with \`deno task cert\`)`,
+  ];
+  if (hasPassword) warnings.push("the chat password travels in clear text too: use TLS");
+  return warnings;
+}
+
+/**
  * Listens on TCP, or on TLS over TCP when `tls` is given, or throws a {@linkcode FatalError}
  * that says what to do.
  */
@@ -73,8 +86,10 @@ export interface ConnectOptions {
   timeoutMs: number;
   /** How to start the server, for the "refused" hint (e.g. `deno task server`). */
   startHint: string;
-  /** Use TLS; `ca` is a PEM certificate to trust besides the system's (for self-signed ones). */
-  tls?: { ca?: string } | null;
+  /** Use TLS. */
+  tls?: boolean;
+  /** A PEM certificate to trust besides the system's (a self-signed server's); implies TLS. */
+  ca?: string;
 }
 
 /**
@@ -89,14 +104,15 @@ export async function connectTo(options: ConnectOptions): Promise<Deno.Conn> {
   }
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), options.timeoutMs);
+  const useTls = Boolean(options.tls || options.ca);
   let tlsConn: Deno.TlsConn | null = null;
   try {
-    if (!options.tls) {
+    if (!useTls) {
       const conn = await Deno.connect({ hostname, port: options.port, signal: controller.signal });
       sendPromptly(conn);
       return conn;
     }
-    const caCerts = options.tls.ca ? [options.tls.ca] : undefined;
+    const caCerts = options.ca ? [options.ca] : undefined;
     tlsConn = await Deno.connectTls({ hostname, port: options.port, caCerts });
     const conn = tlsConn;
     // Handshake now, within the time limit, so a bad certificate is reported here.
@@ -109,7 +125,7 @@ export async function connectTo(options: ConnectOptions): Promise<Deno.Conn> {
     return conn;
   } catch (error) {
     if (tlsConn) closeQuietly(tlsConn);
-    const tlsProblem = options.tls ? describeTlsFailure(error, where) : null;
+    const tlsProblem = useTls ? describeTlsFailure(error, where) : null;
     if (tlsProblem && !controller.signal.aborted) throw new FatalError(tlsProblem);
     if (controller.signal.aborted) {
       throw new FatalError(
@@ -333,4 +349,14 @@ export async function completeHandshake(conn: Deno.Conn): Promise<void> {
  */
 export function sendPromptly(conn: Deno.Conn): void {
   if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+}
+
+/**
+ * What to log when serving a connection failed: a TLS handshake explained, or the error; `null`
+ * when the peer merely went away (reset, closed), which is no failure of ours.
+ */
+export function connectionFailure(error: unknown, peer: string): string | null {
+  if (isDisconnect(error)) return null;
+  return describeTlsFailure(error, peer, "server") ??
+    `Connection with ${peer} failed: ${errorText(error)}`;
 }

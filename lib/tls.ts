@@ -81,31 +81,15 @@ export function describeTlsFailure(
 }
 
 /**
- * Warnings for a server about to listen: on an address other than loopback without TLS,
- * messages (and a chat password, if one is set) cross the network in clear text.
+ * Throws the one-line hint when the first bytes a plain client reads are a TLS record: the
+ * server speaks TLS and the client did not.
  */
-export function clearTextWarnings(
-  host: string,
-  tls: boolean,
-  hasPassword = false,
-): string[] {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  const loopback = h === "localhost" || h === "::1" || h.startsWith("127.");
-  if (tls || loopback) return [];
-  const warnings = [
-    `listening on ${host} without TLS: messages travel in clear text; use --tls-cert and --tls-key (make a pair with \`deno task cert\`)`,
-  ];
-  if (hasPassword) warnings.push("the chat password travels in clear text too: use TLS");
-  return warnings;
-}
-
-/** Whether `bytes` start like a TLS record (a server answering in TLS to a plain client). */
-export function looksLikeTls(bytes: Uint8Array): boolean {
-  return bytes.length >= 3 && (bytes[0] === 0x15 || bytes[0] === 0x16) && bytes[1] === 0x03 &&
-    bytes[2] <= 0x04;
-}
-
-/** The one line for a plain client that reached a TLS server. */
-export function tlsServerHint(where: string): string {
-  return `${where} speaks TLS: run with --tls (and --ca FILE for a self-signed certificate)`;
+export function rejectTlsAnswer(bytes: Uint8Array, where: string): void {
+  const tlsRecord = bytes.length >= 3 && (bytes[0] === 0x15 || bytes[0] === 0x16) &&
+    bytes[1] === 0x03 && bytes[2] <= 0x04;
+  if (tlsRecord) {
+    throw new FatalError(
+      `${where} speaks TLS: run with --tls (and --ca FILE for a self-signed certificate)`,
+    );
+  }
 }
