@@ -25,7 +25,9 @@ import { SERVER_NAME } from "./lib/chat_protocol.ts";
 import {
   ADDRESS_OPTIONS,
   type CommandSpec,
+  DEFAULT_MAX_PER_ADDRESS,
   LOG_OPTIONS,
+  MAX_PER_ADDRESS_OPTION,
   type OptionSpecs,
   RATE_OPTION,
   TLS_SERVER_OPTIONS,
@@ -38,6 +40,7 @@ import { colorWanted, paint } from "./lib/terminal.ts";
 import { TerminalPrompt } from "./lib/terminal_prompt.ts";
 import { certificateWarnings, loadServerTls, type ServerTls } from "./lib/tls.ts";
 import { readPasswordFile } from "./lib/chat_auth.ts";
+import { AddressLimit } from "./lib/address_limit.ts";
 
 /** Options of {@linkcode startChatServer}; every field has the CLI's default. */
 export interface ChatServerOptions {
@@ -65,6 +68,14 @@ export interface ChatServerOptions {
   password?: string;
   /** Wait before answering a wrong password, in ms. Default 1000 (for tests only). */
   authDelayMs?: number;
+  /** Wrong passwords from one address before it is locked out; 0 = no limit. Default 30. */
+  maxAuthFailures?: number;
+  /** Seconds an address is first locked out for; doubles each time in a row. Default 60. */
+  authLockout?: number;
+  /** Seconds a client may take to give the password. Default 30. */
+  joinTimeout?: number;
+  /** Connections at once from one address (IPv4, or IPv6 /64); 0 = no limit. Default 100. */
+  maxPerAddress?: number;
   /** Log. Default: info level on stderr. */
   logger?: Logger;
   /** Sees every line broadcast to the room (the operator console shows them). */
@@ -97,6 +108,13 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
     observer: options.observer,
     password: options.password,
     authDelayMs: options.authDelayMs,
+    maxAuthFailures: options.maxAuthFailures,
+    authLockout: options.authLockout,
+    authTimeout: options.joinTimeout,
+  });
+  const addressLimit = new AddressLimit({
+    max: options.maxPerAddress ?? DEFAULT_MAX_PER_ADDRESS,
+    log: (message) => log.warn(message),
   });
   let transport;
   try {
@@ -107,6 +125,7 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
       maxQueue: options.maxQueue ?? 1024 * 1024,
       tls: options.tls ?? null,
       logger: log,
+      addressLimit,
     });
   } catch (error) {
     room.close();
@@ -192,6 +211,31 @@ export const CHAT_SERVER_COMMAND = {
       max: 86400 * 7,
       valueName: "SECONDS",
       description: "drop clients silent this long (0 = never)",
+    },
+    maxPerAddress: MAX_PER_ADDRESS_OPTION,
+    joinTimeout: {
+      type: "number",
+      default: 30,
+      min: 1,
+      max: 3600,
+      valueName: "SECONDS",
+      description: "time a client has to give the password before it is closed",
+    },
+    maxAuthFailures: {
+      type: "integer",
+      default: 30,
+      min: 0,
+      max: 1_000_000,
+      valueName: "N",
+      description: "wrong passwords from one address before it is locked out (0 = no limit)",
+    },
+    authLockout: {
+      type: "number",
+      default: 60,
+      min: 1,
+      max: 86400,
+      valueName: "SECONDS",
+      description: "first lock-out of such an address; each one in a row doubles, to 1 hour",
     },
     passwordFile: {
       type: "string",

@@ -24,7 +24,9 @@ import {
   ADDRESS_OPTIONS,
   type CommandSpec,
   type ConfigValues,
+  DEFAULT_MAX_PER_ADDRESS,
   LOG_OPTIONS,
+  MAX_PER_ADDRESS_OPTION,
   type OptionSpecs,
   TLS_SERVER_OPTIONS,
 } from "./lib/config.ts";
@@ -42,8 +44,10 @@ import {
   lingeringClose,
   listenOn,
   readOrSilence,
+  refuseConnection,
   SILENCE,
 } from "./lib/net.ts";
+import { addressKey, AddressLimit } from "./lib/address_limit.ts";
 import { formatTimestamp } from "./lib/time.ts";
 import { certificateWarnings, loadServerTls, type ServerTls } from "./lib/tls.ts";
 
@@ -63,6 +67,8 @@ export interface EchoServerOptions {
   idleTimeout?: number;
   /** Connections served at once; the next one is told `ERROR server busy`. Default 1000. */
   maxConnections?: number;
+  /** Connections at once from one address (IPv4, or IPv6 /64); 0 = no limit. Default 100. */
+  maxPerAddress?: number;
   /** Serve over TLS with this certificate and key. Default: plain TCP. */
   tls?: ServerTls | null;
   /** Where log lines go. Default: info level on stderr. */
@@ -96,6 +102,7 @@ const BUSY_LINE = encoder.encode("ERROR server busy\n");
 const TOO_LONG_TEXT = (maxBytes: number): string =>
   `ERROR message too long (max ${maxBytes} bytes)\n`;
 const IDLE_LINE = encoder.encode("ERROR idle timeout\n");
+const PER_ADDRESS_LINE = encoder.encode("ERROR too many connections from your address\n");
 
 type Phase = "reading" | "writing" | "closing";
 
@@ -141,6 +148,10 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
   const connections = new Set<Connection>();
   const handlers = new Set<Promise<void>>();
   const stragglers = new Set<Deno.Conn>(); // busy rejections still lingering
+  const perAddress = new AddressLimit({
+    max: options.maxPerAddress ?? DEFAULT_MAX_PER_ADDRESS,
+    log: (message) => log.warn(message),
+  });
   let served = 0;
   let stopping = false;
 
@@ -243,16 +254,23 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     return replyLine(message);
   }
 
-  function rejectBusy(conn: Deno.Conn): void {
-    log.warn(`Refused ${formatAddress(conn.remoteAddr)}: ${maxConnections} connections open`);
+  /** Turns `conn` away with `line`; the refusal lingers like any close, tracked for `close()`. */
+  function refuse(conn: Deno.Conn, line: Uint8Array): void {
     stragglers.add(conn);
-    writeAll(conn, BUSY_LINE)
-      .then(() => lingeringClose(conn, LINGER_MS))
-      .catch(() => closeQuietly(conn))
-      .finally(() => stragglers.delete(conn));
+    refuseConnection(conn, line, LINGER_MS).finally(() => stragglers.delete(conn));
   }
 
-  function track(conn: Deno.Conn): void {
+  function accept(conn: Deno.Conn): void {
+    if (connections.size >= maxConnections) {
+      log.warn(`Refused ${formatAddress(conn.remoteAddr)}: ${maxConnections} connections open`);
+      return refuse(conn, BUSY_LINE);
+    }
+    const address = addressKey(conn.remoteAddr);
+    if (!perAddress.tryAdd(address)) return refuse(conn, PER_ADDRESS_LINE);
+    track(conn, address);
+  }
+
+  function track(conn: Deno.Conn, address: string): void {
     let peer = "";
     const c: Connection = {
       conn,
@@ -269,6 +287,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     if (log.enabled("info")) log.info(`Connection established with ${c.peer}`);
     const handler = serve(c).finally(() => {
       connections.delete(c);
+      perAddress.release(address);
       handlers.delete(handler);
     });
     handlers.add(handler);
@@ -276,8 +295,8 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
 
   const accepting = acceptConnections(
     listener,
-    (conn) => connections.size >= maxConnections ? rejectBusy(conn) : track(conn),
-    (message) => log.error(message),
+    accept,
+    log,
     // One reply and a close cannot be held back by Nagle: spare one-shot connections the call.
     keepAlive,
   );
@@ -364,6 +383,7 @@ export const SERVER_COMMAND = {
       valueName: "N",
       description: "connections served at once; the next gets 'ERROR server busy'",
     },
+    maxPerAddress: MAX_PER_ADDRESS_OPTION,
     ...TLS_SERVER_OPTIONS,
     ...LOG_OPTIONS,
   },

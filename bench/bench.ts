@@ -45,6 +45,8 @@ const ECHO_OURS = (keepAlive: boolean): Server => ({
     "0",
     "--max-connections",
     "100000",
+    "--max-per-address",
+    "0", // every load comes from 127.0.0.1
     ...(keepAlive ? ["--keep-alive"] : []),
     "--port",
   ],
@@ -70,6 +72,8 @@ const CHAT_OURS: Server = {
     "0",
     "--max-clients",
     "100000",
+    "--max-per-address",
+    "0", // every load comes from 127.0.0.1
     "--port",
   ],
 };

@@ -20,11 +20,17 @@ import { Logger, preview } from "./log.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import { Password, PASSWORD_REQUIRED, TOO_MANY_FAILURES, WRONG_PASSWORD } from "./chat_auth.ts";
 import { stripControls } from "./terminal.ts";
+import { FailureBudget } from "./failure_budget.ts";
 
 /** What the room needs from a transport for one client. */
 export interface MemberLink {
   /** Where the client connects from, for logs. */
   readonly peer: string;
+  /**
+   * Who the client is counted as, for budgets per address: its IP address (an IPv6 /64), see
+   * `addressKey` in `address_limit.ts`.
+   */
+  readonly address: string;
   /**
    * Queues bytes for the client without blocking. A link that cannot keep up may drop the
    * client, but must do so later (not inside this call) by calling {@linkcode ChatRoom.leave}.
@@ -90,8 +96,20 @@ export interface ChatRoomOptions {
   password?: string;
   /** Wait before answering a wrong password, in ms. Default 1000. */
   authDelayMs?: number;
-  /** Seconds a client may take to give the password; 0 = no limit. Default 60. */
+  /** Seconds a client may take to give the password; 0 = no limit. Default 30. */
   authTimeout?: number;
+  /**
+   * Wrong passwords allowed from one address (all its connections together) before that
+   * address is locked out; 0 = no such budget. Default 30.
+   */
+  maxAuthFailures?: number;
+  /** Seconds of the first lock-out of an address; each further one doubles. Default 60. */
+  authLockout?: number;
+  /**
+   * Clients that may wait for the password at once; more are turned away, so connections that
+   * never log in cannot crowd out members. Default a quarter of `maxClients` (at least 16).
+   */
+  maxPending?: number;
 }
 
 /**
@@ -105,6 +123,8 @@ export const WELCOME_NAMES = 20;
 
 /** Wrong passwords before a client is disconnected. */
 export const MAX_AUTH_FAILURES = 3;
+/** Default budget of wrong passwords per address (see {@linkcode ChatRoomOptions}). */
+export const MAX_AUTH_FAILURES_PER_ADDRESS = 30;
 
 const encoder = new TextEncoder();
 const HELP = [
@@ -134,6 +154,8 @@ export class ChatRoom {
   readonly #password: Password | null;
   readonly #authDelayMs: number;
   readonly #authTimeoutMs: number;
+  readonly #authBudget: FailureBudget;
+  readonly #maxPending: number;
   /** Clients still to give the password. */
   readonly #pending = new Set<Member>();
   #nextId = 1;
@@ -151,7 +173,13 @@ export class ChatRoom {
     this.#observer = options.observer;
     this.#password = options.password ? new Password(options.password) : null;
     this.#authDelayMs = options.authDelayMs ?? 1000;
-    this.#authTimeoutMs = (options.authTimeout ?? 60) * 1000;
+    this.#authTimeoutMs = (options.authTimeout ?? 30) * 1000;
+    this.#authBudget = new FailureBudget({
+      maxFailures: options.maxAuthFailures ?? MAX_AUTH_FAILURES_PER_ADDRESS,
+      lockoutMs: (options.authLockout ?? 60) * 1000,
+      delayMs: this.#authDelayMs,
+    });
+    this.#maxPending = options.maxPending ?? Math.max(16, Math.floor(this.#maxClients / 4));
     const limits = [this.#idleMs, this.#password ? this.#authTimeoutMs : 0].filter((ms) => ms > 0);
     if (limits.length > 0) {
       const every = Math.min(1000, Math.max(10, Math.min(...limits) / 4));
@@ -190,6 +218,13 @@ export class ChatRoom {
       authTimer: undefined,
     };
     if (this.#password) {
+      if (this.#lockedOut(member, now)) return null;
+      if (this.#pending.size >= this.#maxPending) {
+        link.send(encodeLine("* too many clients are logging in right now; try again in a minute"));
+        link.close();
+        this.#log.warn(`Refused ${link.peer}: ${this.#pending.size} clients waiting to log in`);
+        return null;
+      }
       // Outside the room until the password is right: it sees and sends nothing of it.
       this.#pending.add(member);
       this.#log.info(`${link.peer} connected; waiting for the password`);
@@ -262,27 +297,56 @@ export class ChatRoom {
     if (!member.bucket.take(now)) return;
     const auth = text.match(/^\/auth(?: (.*))?$/i);
     if (!auth) return this.#tell(member, "* send /auth PASSWORD first (or bye to leave)");
+    // A locked-out address gets no answer to any attempt, right or wrong.
+    if (this.#lockedOut(member, now)) return;
     if (password.matches(auth[1] ?? "")) {
       this.#pending.delete(member);
       this.#tell(member, "* password accepted");
       return this.#admit(member);
     }
     member.failures++;
-    // The attempt itself is never logged.
+    const address = member.link.address;
+    const cost = this.#authBudget.fail(address, now);
+    // The attempt itself is never logged; each failure is, until the address is locked out,
+    // which is logged once for the whole episode.
     this.#log.warn(
-      `Wrong password from ${member.link.peer} (${member.failures} of ${MAX_AUTH_FAILURES})`,
+      `Wrong password from ${member.link.peer} (${member.failures} of ${MAX_AUTH_FAILURES}); ` +
+        `${cost.failures} from ${address} lately`,
     );
-    // Every failure waits before its answer, so guessing is slow.
+    if (cost.startedLockout) {
+      this.#log.warn(
+        `Locked out ${address} for ${Math.ceil(cost.lockedMs / 1000)} s after ${cost.failures} ` +
+          `wrong passwords from that address (--max-auth-failures)`,
+      );
+    }
+    // Every failure waits before its answer, longer as an address fails more, so guessing
+    // is slow however many connections it uses.
     member.authTimer = setTimeout(() => {
       member.authTimer = undefined;
       if (member.gone) return;
+      if (this.#lockedOut(member, performance.now())) return;
       if (member.failures >= MAX_AUTH_FAILURES) {
         this.#tell(member, TOO_MANY_FAILURES);
         this.#log.warn(`${member.link.peer} disconnected after ${member.failures} wrong passwords`);
         return this.leave(member, "denied");
       }
       this.#tell(member, WRONG_PASSWORD);
-    }, this.#authDelayMs);
+    }, cost.delayMs);
+  }
+
+  /**
+   * When the member's address is locked out for wrong passwords: tells it for how long, turns
+   * it away and returns `true`. Only that address is refused, never anyone else.
+   */
+  #lockedOut(member: Member, now: number): boolean {
+    const ms = this.#authBudget.lockedFor(member.link.address, now);
+    if (ms === 0) return false;
+    this.#tell(
+      member,
+      `* too many wrong passwords from your address; try again in ${Math.ceil(ms / 1000)} s`,
+    );
+    this.leave(member, "denied");
+    return true;
   }
 
   /** Handles one line a member sent (raw: it is sanitised here). */

@@ -17,10 +17,12 @@ import {
   formatAddress,
   listenOn,
   readOrSilence,
+  refuseConnection,
   SILENCE,
 } from "./net.ts";
 import { OutputQueue, PacedFlusher } from "./output_queue.ts";
 import type { ServerTls } from "./tls.ts";
+import { addressKey, type AddressLimit } from "./address_limit.ts";
 
 /** Settings of {@linkcode serveChatTcp}. */
 export interface ChatTcpOptions {
@@ -36,6 +38,8 @@ export interface ChatTcpOptions {
   tls?: ServerTls | null;
   /** Connection log. */
   logger: Logger;
+  /** Connections per address, shared with the server's other transports. */
+  addressLimit: AddressLimit;
 }
 
 /** The running transport. */
@@ -57,6 +61,12 @@ const FIRST_READ_SIZE = 512;
 const JOIN_AFTER_MS = 50;
 const MAX_READ_SIZE = 64 * 1024;
 
+const encoder = new TextEncoder();
+const tooManyLine = (max: number): Uint8Array =>
+  encoder.encode(
+    `* too many connections from your address (at most ${max}); close one and try again\n`,
+  );
+
 /** Waits for `queue` to empty, at most `ms`. */
 async function drainWithin(queue: OutputQueue, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -73,11 +83,22 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
   const flusher = new PacedFlusher();
 
   function track(conn: Deno.Conn): void {
-    const handler = handle(conn).finally(() => open.delete(conn));
+    const address = addressKey(conn.remoteAddr);
+    const limit = options.addressLimit;
+    if (!limit.tryAdd(address)) {
+      const refusal = refuseConnection(conn, tooManyLine(limit.max), LINGER_MS)
+        .finally(() => open.delete(conn));
+      open.set(conn, refusal);
+      return;
+    }
+    const handler = handle(conn, address).finally(() => {
+      open.delete(conn);
+      limit.release(address);
+    });
     open.set(conn, handler);
   }
 
-  async function handle(conn: Deno.Conn): Promise<void> {
+  async function handle(conn: Deno.Conn, address: string): Promise<void> {
     const peer = formatAddress(conn.remoteAddr);
     if (log.enabled("debug")) log.debug(`Connection from ${peer}`);
     let member: Member | null = null;
@@ -97,6 +118,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
 
     const link: MemberLink = {
       peer,
+      address,
       send: (bytes) => queue.send(bytes),
       close() {
         if (closing) return;
@@ -166,7 +188,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     }
   }
 
-  const accepting = acceptConnections(listener, track, (message) => log.error(message));
+  const accepting = acceptConnections(listener, track, log);
 
   return {
     addr: listener.addr as Deno.NetAddr,

@@ -168,6 +168,23 @@ export const RATE_OPTION = {
   description: "lines per second (0 = no limit)",
 } as const satisfies OptionSpec;
 
+/**
+ * Connections one address may hold by default: a class of 30 to 40 behind one NAT, each with a
+ * client or two open, fits; one script cannot take the other 900 places.
+ */
+export const DEFAULT_MAX_PER_ADDRESS = 100;
+
+/** `--max-per-address` as both servers declare it. */
+export const MAX_PER_ADDRESS_OPTION = {
+  type: "integer",
+  default: DEFAULT_MAX_PER_ADDRESS,
+  min: 0,
+  max: 1_000_000,
+  valueName: "N",
+  description:
+    "connections at once from one address (an IPv6 /64); 0 = no limit (default fits a class behind one NAT)",
+} as const satisfies OptionSpec;
+
 /** `--tls-cert` and `--tls-key` as both servers declare them. */
 export const TLS_SERVER_OPTIONS = {
   tlsCert: {

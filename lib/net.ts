@@ -6,6 +6,7 @@
  */
 import { FatalError } from "./cli.ts";
 import { describeTlsFailure, type ServerTls } from "./tls.ts";
+import { writeAll } from "./io.ts";
 
 /** `127.0.0.1:8080`, or `[::1]:8080` for IPv6. */
 export function formatAddress(addr: Deno.Addr): string {
@@ -232,6 +233,23 @@ export async function lingeringClose(
   }
 }
 
+/**
+ * Turns a connection away with one line: writes it, then closes as {@linkcode lingeringClose}
+ * does, so the line is not lost to a reset. Never throws.
+ */
+export async function refuseConnection(
+  conn: Deno.Conn,
+  line: Uint8Array,
+  lingerMs: number,
+): Promise<void> {
+  try {
+    await writeAll(conn, line);
+    await lingeringClose(conn, lingerMs);
+  } catch {
+    closeQuietly(conn);
+  }
+}
+
 /** A running accept loop, from {@linkcode acceptConnections}. */
 export interface AcceptLoop {
   /** Resolves when the loop has ended. */
@@ -240,24 +258,95 @@ export interface AcceptLoop {
   stop(): Promise<void>;
 }
 
+/** Where {@linkcode acceptConnections} reports what went wrong (a {@linkcode Logger} fits). */
+export interface AcceptLog {
+  /** Connections lost before they were accepted (a count per second, never one per reset). */
+  debug(message: string): void;
+  /** Out of descriptors or memory: at most once a second while it lasts. */
+  warn(message: string): void;
+  /** Whether debug lines are wanted. */
+  enabled(level: "debug"): boolean;
+}
+
 const ACCEPT_BACKOFF_MIN_MS = 10;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
+const ACCEPT_REPORT_MS = 1000;
+
+/**
+ * Accept errors that belong to one connection, which was reset or aborted in the backlog
+ * before we took it: nothing is wrong with the listener, so accept again at once. Only
+ * running out of a resource is worth a pause.
+ */
+const CONNECTION_ERRORS = new Set([
+  "ENOTCONN",
+  "ECONNABORTED",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPROTO",
+  "EPERM",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EHOSTDOWN",
+  "ENOPROTOOPT",
+  "ENONET",
+  "EOPNOTSUPP",
+  "EPIPE",
+]);
+
+/** What went wrong in `accept()`: one connection's problem, or the server's. */
+export function acceptErrorKind(error: unknown): "connection" | "resource" {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && CONNECTION_ERRORS.has(code)) return "connection";
+  return error instanceof Deno.errors.NotConnected ||
+      error instanceof Deno.errors.ConnectionAborted ||
+      error instanceof Deno.errors.ConnectionReset
+    ? "connection"
+    : "resource";
+}
 
 /**
  * Accepts connections until stopped, handing each to `onConnection`, with Nagle's algorithm
- * off unless `noDelay` is false (see {@linkcode sendPromptly}). When accepting fails
- * (out of file descriptors, EMFILE, and the like) it logs, pauses with exponential back-off
- * and tries again: the server keeps running and recovers once descriptors are freed.
+ * off unless `noDelay` is false (see {@linkcode sendPromptly}).
+ *
+ * The policy of mature servers (Go's `net/http`, nginx): a connection reset or aborted in the
+ * backlog makes `accept()` throw once for that connection; it is counted and the loop accepts
+ * again at once, so a storm of resets costs milliseconds, not seconds. Running out of
+ * descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses with exponential back-off,
+ * 10 ms to 1 s, and the back-off ends as soon as an accept succeeds.
  */
 export function acceptConnections(
   listener: Deno.Listener,
   onConnection: (conn: Deno.Conn) => void,
-  onError: (message: string) => void,
+  log: AcceptLog,
   noDelay = true,
 ): AcceptLoop {
   let stopping = false;
   let wake: (() => void) | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // Counted, and reported at most once a second: a storm never floods the log.
+  let lost = 0;
+  let failed = 0;
+  let lastLost = -Infinity;
+  let lastFailed = -Infinity;
+
+  function reportLost(now: number, force = false): void {
+    if (lost === 0 || (!force && now - lastLost < ACCEPT_REPORT_MS)) return;
+    if (log.enabled("debug")) {
+      log.debug(`${lost} connection(s) reset or aborted before they were accepted`);
+    }
+    lost = 0;
+    lastLost = now;
+  }
+
+  async function pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    wake = null;
+  }
 
   async function loop(): Promise<void> {
     let backoff = ACCEPT_BACKOFF_MIN_MS;
@@ -266,19 +355,30 @@ export function acceptConnections(
       try {
         conn = await listener.accept();
       } catch (error) {
-        if (stopping || error instanceof Deno.errors.BadResource) return;
-        onError(`accept failed: ${errorText(error)}; retrying in ${backoff} ms`);
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          timer = setTimeout(resolve, backoff);
-        });
+        if (stopping || error instanceof Deno.errors.BadResource) break;
+        const now = performance.now();
+        if (acceptErrorKind(error) === "connection") {
+          lost++;
+          reportLost(now);
+          continue;
+        }
+        failed++;
+        if (now - lastFailed >= ACCEPT_REPORT_MS) {
+          const times = failed > 1 ? ` (${failed} times since the last report)` : "";
+          log.warn(`accept failed: ${errorText(error)}${times}; retrying in ${backoff} ms`);
+          failed = 0;
+          lastFailed = now;
+        }
+        await pause(backoff);
         backoff = Math.min(backoff * 2, ACCEPT_BACKOFF_MAX_MS);
         continue;
       }
       backoff = ACCEPT_BACKOFF_MIN_MS;
+      if (lost > 0) reportLost(performance.now());
       if (noDelay) sendPromptly(conn);
       onConnection(conn);
     }
+    reportLost(performance.now(), true);
   }
 
   const done = loop();

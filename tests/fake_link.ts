@@ -13,6 +13,7 @@ const decoder = new TextDecoder();
 /** A link that decodes what it is sent into lines (with when they came) and records `close()`. */
 export class FakeLink implements MemberLink {
   readonly peer: string;
+  readonly address: string;
   /** Every line received, in order. */
   readonly lines: string[] = [];
   /** Every `send()` argument, as is. */
@@ -28,6 +29,7 @@ export class FakeLink implements MemberLink {
 
   constructor(peer = "127.0.0.1:50000") {
     this.peer = peer;
+    this.address = peer.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     const { promise, resolve } = Promise.withResolvers<void>();
     this.closed = promise;
     this.#resolveClosed = resolve;

@@ -435,6 +435,7 @@ Deno.test({
 /** A link that keeps the lines it is sent and checks each send is whole lines. */
 class FakeLink implements MemberLink {
   readonly peer = "127.0.0.1:50000";
+  readonly address = "127.0.0.1";
   readonly lines: string[] = [];
   closes = 0;
 

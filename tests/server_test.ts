@@ -68,7 +68,7 @@ Deno.test("echo: --keep-alive answers every message until the client closes", as
 });
 
 Deno.test("echo: 200 concurrent clients each get their own reply", async () => {
-  await withServer({}, async (addr) => {
+  await withServer({ maxPerAddress: 0 }, async (addr) => {
     const results = await Promise.all(
       Array.from({ length: 200 }, async (_, i) => {
         const client = await LineClient.connect(addr);
