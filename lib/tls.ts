@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { X509Certificate } from "node:crypto";
 import { FatalError, readFlagFile } from "./cli.ts";
+import { formatTimestamp } from "./time.ts";
 
 /** A server's certificate chain and private key, PEM-encoded. */
 export interface ServerTls {
@@ -25,11 +27,46 @@ export function readPem(path: string, flag: string, kind: "CERTIFICATE" | "PRIVA
 
 /**
  * Warnings about a server certificate that will work for some clients but not all (a CA
- * certificate used as a server's, one that has expired): the server still serves with it.
+ * certificate used as a server's, one that has expired or is not valid yet at `now`): the
+ * server still serves with it. Only the first certificate of the chain (the server's own) is
+ * looked at; one that cannot be parsed gives no warning (listening reports it), and this never
+ * throws.
  */
-export function certificateWarnings(tls: ServerTls | null): string[] {
+export function certificateWarnings(tls: ServerTls | null, now: Date = new Date()): string[] {
   if (!tls) return [];
-  return [];
+  const first = tls.cert.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/);
+  if (!first) return [];
+  let cert: X509Certificate;
+  let notBefore: number;
+  let notAfter: number;
+  try {
+    cert = new X509Certificate(first[0]);
+    notBefore = Date.parse(cert.validFrom);
+    notAfter = Date.parse(cert.validTo);
+  } catch {
+    return [];
+  }
+  const warnings: string[] = [];
+  if (cert.ca) {
+    warnings.push(
+      "The TLS certificate (--tls-cert) is a CA certificate (CA:TRUE): ncat and openssl s_client " +
+        "accept it, but rustls-based clients such as client.ts and chat_client.ts refuse it " +
+        "(CaUsedAsEndEntity); make a server certificate with `deno task cert` and restart with it",
+    );
+  }
+  if (notAfter < now.getTime()) {
+    warnings.push(
+      `The TLS certificate (--tls-cert) expired on ${formatTimestamp(new Date(notAfter))}: ` +
+        "clients refuse it; make a new one with `deno task cert` and restart with it",
+    );
+  } else if (notBefore > now.getTime()) {
+    warnings.push(
+      `The TLS certificate (--tls-cert) is not valid until ${
+        formatTimestamp(new Date(notBefore))
+      }: clients refuse it until then (is this machine's clock right?)`,
+    );
+  }
+  return warnings;
 }
 
 /**
@@ -71,6 +108,9 @@ export function describeTlsFailure(
       return `TLS handshake with ${where} failed (${text}): is the client using TLS?`;
     }
     return null;
+  }
+  if (/CaUsedAsEndEntity/i.test(text)) {
+    return `${where}'s certificate is a CA certificate (CA:TRUE), which TLS clients such as this one refuse as a server's: make a server certificate with \`deno task cert\` and restart the server with it`;
   }
   if (/UnknownIssuer|self.signed|BadSignature/i.test(text)) {
     return `${where}'s certificate is not trusted: pass the certificate (or its CA) with --ca FILE`;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { startServer } from "../server.ts";
 import { type ChatServer, startChatServer } from "../chat_server.ts";
 import { makeCertificate } from "../tools/cert.ts";
+import { certificateWarnings, describeTlsFailure } from "../lib/tls.ts";
 import { writeAll } from "../lib/io.ts";
 import { ownNameFrom } from "../lib/chat_protocol.ts";
 import {
@@ -58,6 +59,66 @@ async function withCert(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/** A CA:TRUE certificate and its key, as made by the openssl command most guides give. */
+interface CaCert {
+  caPath: string;
+  keyPath: string;
+  ca: string;
+  key: string;
+}
+
+/**
+ * Runs `body` with a certificate made by exactly `openssl req -x509 -newkey rsa:2048 -nodes
+ * -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1` (which marks it
+ * CA:TRUE) in a temporary folder that is removed afterwards.
+ */
+async function withCaCert(body: (ca: CaCert) => void | Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tls_ca_test_" });
+  try {
+    const caPath = `${dir}/ca.pem`;
+    const keyPath = `${dir}/key.pem`;
+    const made = await runCommand("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "-days",
+      "30",
+      "-keyout",
+      keyPath,
+      "-out",
+      caPath,
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+    const ca = await Deno.readTextFile(caPath);
+    // What the issue is about: this certificate says it is a CA.
+    const constraints = await runCommand("openssl", [
+      "x509",
+      "-in",
+      caPath,
+      "-noout",
+      "-ext",
+      "basicConstraints",
+    ]);
+    assert.match(constraints.stdout, /CA:TRUE/, constraints.stdout + constraints.stderr);
+    await body({ caPath, keyPath, ca, key: await Deno.readTextFile(keyPath) });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The one line a client prints for a server whose certificate is a CA's. */
+const CA_REFUSED = /CA certificate \(CA:TRUE\).*refuse.*`deno task cert`/;
+/** The server's warning at start about such a certificate. */
+const CA_WARNING = /WARN .*CA certificate \(CA:TRUE\).*s_client.*refuse.*`deno task cert`/;
+/** What must not reach a person: rustls's error text or a stack trace. */
+const RAW_ERROR = /OtherError|CaUsedAsEndEntity\)|^\s+at /m;
 
 /** A TLS line client to 127.0.0.1:`port`, trusting `ca`. */
 function connectTls(port: number, ca: string): Promise<LineClient<Deno.TlsConn>> {
@@ -596,5 +657,202 @@ Deno.test({
     await startChatServer({ host: "0.0.0.0", port: 0, logger: chatNoPassword.logger }).close();
     assert.equal(warnings(chatNoPassword).length, 1, chatNoPassword.lines.join("\n"));
     assert.doesNotMatch(warnings(chatNoPassword)[0], /password/);
+  },
+});
+
+Deno.test({
+  name:
+    "tls: a CA:TRUE certificate: certificateWarnings warns, describeTlsFailure says so in one line",
+  ignore: !hasOpenssl,
+  async fn() {
+    const rustls = new Error(
+      "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+    );
+    const line = describeTlsFailure(rustls, "127.0.0.1:8080") ?? "";
+    assert.match(line, /^127\.0\.0\.1:8080's certificate is a CA certificate \(CA:TRUE\)/);
+    assert.match(line, CA_REFUSED);
+    assert.ok(!line.includes("\n"), line);
+    assert.doesNotMatch(line, RAW_ERROR);
+
+    // A proper certificate (`deno task cert`'s) gives no warning until it expires.
+    await withCert(async ({ cert, key }) => {
+      assert.deepEqual(certificateWarnings({ cert, key }), []);
+      const [expired, ...moreExpired] = certificateWarnings({ cert, key }, new Date(2200, 0, 1));
+      assert.match(expired ?? "", /expired on \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
+      assert.match(expired ?? "", /`deno task cert`/);
+      assert.deepEqual(moreExpired, []);
+      const [early, ...moreEarly] = certificateWarnings({ cert, key }, new Date(2000, 0, 1));
+      assert.match(early ?? "", /not valid until \d{4}-\d\d-\d\d/);
+      assert.deepEqual(moreEarly, []);
+
+      await withCaCert(({ ca }) => {
+        const warnings = certificateWarnings({ cert: ca, key });
+        assert.equal(warnings.length, 1, warnings.join("\n"));
+        assert.match(warnings[0], /CA certificate \(CA:TRUE\)/);
+        assert.match(warnings[0], /ncat and openssl s_client accept it/);
+        assert.match(warnings[0], /client\.ts and chat_client\.ts refuse it/);
+        assert.match(warnings[0], /`deno task cert`/);
+        // Only the first certificate of a chain is the server's: a CA after it is no warning.
+        assert.deepEqual(certificateWarnings({ cert: cert + ca, key }), []);
+        assert.equal(certificateWarnings({ cert: ca + cert, key }).length, 1);
+      });
+    });
+
+    // Nothing to parse: no warning, no exception (listenTls reports a bad certificate).
+    assert.deepEqual(certificateWarnings(null), []);
+    assert.deepEqual(certificateWarnings({ cert: "not a certificate", key: "" }), []);
+    assert.deepEqual(
+      certificateWarnings({
+        cert: "-----BEGIN CERTIFICATE-----\nbm90IGRlcg==\n-----END CERTIFICATE-----\n",
+        key: "",
+      }),
+      [],
+    );
+  },
+});
+
+Deno.test({
+  name: "tls: server.ts with a CA:TRUE certificate warns at start, still serves s_client; " +
+    "client.ts says why it refuses it in one line, exit 1",
+  ignore: !hasOpenssl,
+  async fn() {
+    await withCaCert(async ({ caPath, keyPath }) => {
+      const server = new Spawned([
+        "run",
+        "-N",
+        "--allow-read",
+        "server.ts",
+        "--tls-cert",
+        caPath,
+        "--tls-key",
+        keyPath,
+        "--port",
+        "0",
+      ]);
+      try {
+        const port = await server.port();
+        const warning = await server.waitFor(CA_WARNING);
+        assert.match(warning, /client\.ts and chat_client\.ts/);
+        assert.equal(server.stderrLines.filter((l) => CA_WARNING.test(l)).length, 1);
+
+        const run = await runDeno([
+          "run",
+          "-N",
+          "--allow-read",
+          "client.ts",
+          "--tls",
+          "--ca",
+          caPath,
+          "--port",
+          String(port),
+          "hello",
+        ]);
+        assert.equal(run.code, 1, run.stderr);
+        assert.equal(run.stdout, "");
+        assertOneLine(
+          run.stderr,
+          new RegExp(`^client\\.ts: 127\\.0\\.0\\.1:${port}'s certificate is a CA certificate`),
+          CA_REFUSED,
+        );
+        assert.doesNotMatch(run.stderr, RAW_ERROR);
+        await server.waitFor(/WARN .*TLS handshake with 127\.0\.0\.1:\d+ failed/);
+
+        // openssl verifies it against itself and is answered: the server kept serving.
+        const ossl = await runTool("openssl", [
+          "s_client",
+          "-quiet",
+          "-verify_return_error",
+          "-connect",
+          `127.0.0.1:${port}`,
+          "-CAfile",
+          caPath,
+        ], "hello\n");
+        assert.equal(ossl.code, 0, ossl.stderr);
+        const out = linesOf(ossl.stdout);
+        assert.equal(out.length, 1, ossl.stdout);
+        assert.match(out[0], REPLY);
+        assert.ok(out[0].endsWith(": hello"), out[0]);
+
+        server.child.kill("SIGTERM");
+        assert.equal((await server.exit()).code, 0);
+      } finally {
+        await stop(server);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "tls: chat_server.ts with a CA:TRUE certificate warns at start, still serves s_client; " +
+    "chat_client.ts says why it refuses it in one line, exit 1",
+  ignore: !hasOpenssl,
+  async fn() {
+    await withCaCert(async ({ caPath, keyPath }) => {
+      const server = new Spawned([
+        "run",
+        "-N",
+        "--allow-read",
+        "chat_server.ts",
+        "--tls-cert",
+        caPath,
+        "--tls-key",
+        keyPath,
+        "--port",
+        "0",
+      ]);
+      try {
+        const port = await server.port();
+        const warning = await server.waitFor(CA_WARNING);
+        assert.match(warning, /client\.ts and chat_client\.ts/);
+        assert.equal(server.stderrLines.filter((l) => CA_WARNING.test(l)).length, 1);
+
+        const run = await runDeno(
+          [
+            "run",
+            "-N",
+            "--allow-read",
+            "chat_client.ts",
+            "--tls",
+            "--ca",
+            caPath,
+            "--port",
+            String(port),
+          ],
+          { stdin: "hi\nbye\n", timeoutMs: 10000 },
+        );
+        assert.equal(run.code, 1, run.stderr);
+        assert.equal(run.stdout, "");
+        assertOneLine(
+          run.stderr,
+          new RegExp(
+            `^chat_client\\.ts: 127\\.0\\.0\\.1:${port}'s certificate is a CA certificate`,
+          ),
+          CA_REFUSED,
+        );
+        assert.doesNotMatch(run.stderr, RAW_ERROR);
+        await server.waitFor(/WARN .*TLS handshake with 127\.0\.0\.1:\d+ failed/);
+
+        // openssl verifies it against itself and joins the room: the server kept serving.
+        const ossl = await runTool("openssl", [
+          "s_client",
+          "-quiet",
+          "-verify_return_error",
+          "-connect",
+          `127.0.0.1:${port}`,
+          "-CAfile",
+          caPath,
+        ], "/nick ossl\nhello\nbye\n");
+        assert.equal(ossl.code, 0, ossl.stderr);
+        const out = linesOf(ossl.stdout);
+        assert.match(out[0] ?? "", /^\* Welcome to the chat, guest-\d+!/);
+        assert.ok(out.includes("* you are now known as ossl"), ossl.stdout);
+        assert.equal(out.at(-1), "* Goodbye, ossl!");
+
+        server.child.kill("SIGTERM");
+        assert.equal((await server.exit()).code, 0);
+      } finally {
+        await stop(server);
+      }
+    });
   },
 });
