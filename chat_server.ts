@@ -22,6 +22,7 @@ import { ChatRoom } from "./lib/chat_room.ts";
 import { serveChatTcp } from "./lib/chat_tcp.ts";
 import { formatIncoming } from "./lib/chat_display.ts";
 import { SERVER_NAME } from "./lib/chat_protocol.ts";
+import { type Outgoing, renderLine } from "./lib/chat_frames.ts";
 import {
   ADDRESS_OPTIONS,
   type CommandSpec,
@@ -78,8 +79,8 @@ export interface ChatServerOptions {
   maxPerAddress?: number;
   /** Log. Default: info level on stderr. */
   logger?: Logger;
-  /** Sees every line broadcast to the room (the operator console shows them). */
-  observer?: (line: string) => void;
+  /** Sees every event broadcast to the room (the operator console shows them). */
+  observer?: (out: Outgoing) => void;
 }
 
 /** A running chat server. */
@@ -325,7 +326,8 @@ function main(): void {
     password: values.passwordFile ? readPasswordFile(values.passwordFile) : values.password,
     logger: log,
     observer: useConsole
-      ? (line) => prompt?.print(formatIncoming(line, { color, ownName: SERVER_NAME }))
+      ? (out) =>
+        prompt?.print(formatIncoming(renderLine(out.event), { color, ownName: SERVER_NAME }))
       : undefined,
   });
 

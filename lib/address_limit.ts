@@ -32,6 +32,11 @@ function ipv6Prefix64(host: string): string {
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
 
+/** What a chat client over the limit is told (every transport says the same). */
+export function tooManyText(max: number): string {
+  return `too many connections from your address (at most ${max}); close one and try again`;
+}
+
 /** Settings of an {@linkcode AddressLimit}. */
 export interface AddressLimitOptions {
   /** Most connections open at once from one address; 0 = no limit. */

@@ -83,17 +83,6 @@ export function parseLine(line: string): ParsedLine {
   return { kind: "plain", text: line };
 }
 
-/** The welcome notice; the client learns its own name from it. */
-export function welcomeNotice(name: string): string {
-  return `* Welcome to the chat, ${name}! Type a message and press Enter to talk to everyone. ` +
-    `/help lists the commands; type bye to leave.`;
-}
-
-/** The notice sent to someone whose `/nick` succeeded. */
-export function renamedNotice(name: string): string {
-  return `* you are now known as ${name}`;
-}
-
 /** Reads your own name out of a welcome or rename notice, if the line is one. */
 export function ownNameFrom(line: string): string | null {
   return line.match(/^\* Welcome to the chat, ([A-Za-z0-9_-]{1,24})!/)?.[1] ??

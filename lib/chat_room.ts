@@ -9,13 +9,16 @@
  *
  * @module
  */
+import { nameKey, nameProblem, SERVER_NAME } from "./chat_protocol.ts";
 import {
-  nameKey,
-  nameProblem,
-  renamedNotice,
-  SERVER_NAME,
-  welcomeNotice,
-} from "./chat_protocol.ts";
+  type AuthState,
+  type ChatEvent,
+  type ErrorCode,
+  type LeaveReason,
+  Outgoing,
+  PROTOCOL_VERSION,
+  type RoomEvent,
+} from "./chat_frames.ts";
 import { Logger, preview } from "./log.ts";
 import { TokenBucket } from "./rate_limit.ts";
 import { Password, PASSWORD_REQUIRED, TOO_MANY_FAILURES, WRONG_PASSWORD } from "./chat_auth.ts";
@@ -32,10 +35,13 @@ export interface MemberLink {
    */
   readonly address: string;
   /**
-   * Queues bytes for the client without blocking. A link that cannot keep up may drop the
-   * client, but must do so later (not inside this call) by calling {@linkcode ChatRoom.leave}.
+   * Queues an event for the client without blocking, in the link's own form (`out.line` for
+   * a text client, `out.json` for a typed one: each is encoded once for all recipients). An
+   * array is one unit (a welcome and its history): a text link writes it at once. A link
+   * that cannot keep up may drop the client, but must do so later (not inside this call) by
+   * calling {@linkcode ChatRoom.leave}.
    */
-  send(bytes: Uint8Array): void;
+  send(out: Outgoing | readonly Outgoing[]): void;
   /** Closes the client's connection once what was queued has gone out. */
   close(): void;
 }
@@ -66,15 +72,7 @@ export interface Member {
   authTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
-/** Why a member left, for the notice the others see. */
-export type LeaveReason =
-  | "bye"
-  | "disconnected"
-  | "slow"
-  | "kicked"
-  | "idle"
-  | "shutdown"
-  | "denied";
+export type { LeaveReason };
 
 /** Settings of a {@linkcode ChatRoom}. */
 export interface ChatRoomOptions {
@@ -90,8 +88,8 @@ export interface ChatRoomOptions {
   idleTimeout?: number;
   /** Log of joins, leaves and (at debug) messages. */
   logger?: Logger;
-  /** Sees every line broadcast to the whole room (for the operator console). */
-  observer?: (line: string) => void;
+  /** Sees every event broadcast to the whole room (for the operator console). */
+  observer?: (out: Outgoing) => void;
   /** When set, a client joins only after `/auth PASSWORD`. */
   password?: string;
   /** Wait before answering a wrong password, in ms. Default 1000. */
@@ -126,30 +124,29 @@ export const MAX_AUTH_FAILURES = 3;
 /** Default budget of wrong passwords per address (see {@linkcode ChatRoomOptions}). */
 export const MAX_AUTH_FAILURES_PER_ADDRESS = 30;
 
-const encoder = new TextEncoder();
 const HELP = [
-  "* Commands:",
-  "*   /nick NAME       change your name (1-24 letters, digits, _ or -)",
-  "*   /who             list who is here",
-  "*   /me ACTION       describe an action: * you ACTION",
-  "*   /msg NAME TEXT   private message",
-  "*   /help            this list",
-  "*   /quit or bye     leave",
-  "* A line starting with // sends a message that starts with /.",
-];
+  "Commands:",
+  "  /nick NAME       change your name (1-24 letters, digits, _ or -)",
+  "  /who             list who is here",
+  "  /me ACTION       describe an action: * you ACTION",
+  "  /msg NAME TEXT   private message",
+  "  /help            this list",
+  "  /quit or bye     leave",
+  "A line starting with // sends a message that starts with /.",
+].join("\n");
 
 /** A chat room. */
 export class ChatRoom {
   readonly #members = new Map<number, Member>();
   readonly #byName = new Map<string, Member>();
-  readonly #history: { stamp: string; line: string }[] = [];
+  readonly #history: ChatEvent[] = [];
   readonly #maxClients: number;
   readonly #historySize: number;
   readonly #rate: number;
   readonly #burst: number;
   readonly #idleMs: number;
   readonly #log: Logger;
-  readonly #observer: ((line: string) => void) | undefined;
+  readonly #observer: ((out: Outgoing) => void) | undefined;
   readonly #sweeper: ReturnType<typeof setInterval> | undefined;
   readonly #password: Password | null;
   readonly #authDelayMs: number;
@@ -220,7 +217,13 @@ export class ChatRoom {
     if (this.#password) {
       if (this.#lockedOut(member, now)) return null;
       if (this.#pending.size >= this.#maxPending) {
-        link.send(encodeLine("* too many clients are logging in right now; try again in a minute"));
+        link.send(
+          event({
+            type: "error",
+            code: "busy",
+            text: "too many clients are logging in right now; try again in a minute",
+          }),
+        );
         link.close();
         this.#log.warn(`Refused ${link.peer}: ${this.#pending.size} clients waiting to log in`);
         return null;
@@ -228,7 +231,7 @@ export class ChatRoom {
       // Outside the room until the password is right: it sees and sends nothing of it.
       this.#pending.add(member);
       this.#log.info(`${link.peer} connected; waiting for the password`);
-      this.#tell(member, `${PASSWORD_REQUIRED} (or bye to leave)`);
+      this.#auth(member, "required", `${PASSWORD_REQUIRED} (or bye to leave)`);
       return member;
     }
     this.#admit(member);
@@ -240,7 +243,11 @@ export class ChatRoom {
     // Clients still giving the password take places too, so they cannot be used to flood.
     if (!this.#closed && this.#members.size + waiting < this.#maxClients) return false;
     link.send(
-      encodeLine(this.#closed ? "* server is shutting down" : "* server full, try again later"),
+      event(
+        this.#closed
+          ? { type: "notice", text: "server is shutting down" }
+          : { type: "error", code: "full", text: "server full, try again later" },
+      ),
     );
     link.close();
     this.#log.warn(`Refused ${link.peer}: ${this.#closed ? "shutting down" : "room full"}`);
@@ -263,31 +270,28 @@ export class ChatRoom {
       );
     }
 
-    const greeting = [
-      welcomeNotice(member.name),
-      this.#othersHere(member),
-      ...this.#history.map((h) => `[history ${h.stamp}] ${h.line}`),
-    ];
-    member.link.send(encodeLine(greeting.join("\n")));
+    // One unit, so a long history replay is not mistaken for a client that stopped reading.
+    member.link.send([event(this.#welcome(member)), ...this.#history.map(event)]);
     if (this.#members.size <= ANNOUNCE_LIMIT) {
-      this.#broadcast(`* ${member.name} joined`, member, false);
+      this.#broadcast({ type: "join", name: member.name }, member, false);
     }
   }
 
-  /** Who else is here, for a welcome: at most {@linkcode WELCOME_NAMES} names. */
-  #othersHere(member: Member): string {
-    const count = this.#members.size - 1;
-    if (count === 0) return "* You are the only one here.";
-    const names: string[] = [];
+  /** The welcome: your name, and who else is here (at most {@linkcode WELCOME_NAMES}). */
+  #welcome(member: Member): ChatEvent {
+    const others: string[] = [];
     for (const other of this.#members.values()) {
       if (other === member) continue;
-      if (names.length === WELCOME_NAMES) break;
-      names.push(other.name);
+      if (others.length === WELCOME_NAMES) break;
+      others.push(other.name);
     }
-    const more = count > names.length
-      ? ` and ${count - names.length} more (/who lists everyone)`
-      : "";
-    return `* ${count} other${count === 1 ? "" : "s"} here: ${names.join(", ")}${more}`;
+    return {
+      type: "welcome",
+      version: PROTOCOL_VERSION,
+      name: member.name,
+      others,
+      count: this.#members.size - 1,
+    };
   }
 
   /** A line from a client that has not given the password yet. */
@@ -296,12 +300,14 @@ export class ChatRoom {
     if (!password || member.authTimer !== undefined) return; // waiting out a failure: ignored
     if (!member.bucket.take(now)) return;
     const auth = text.match(/^\/auth(?: (.*))?$/i);
-    if (!auth) return this.#tell(member, "* send /auth PASSWORD first (or bye to leave)");
+    if (!auth) {
+      return this.#auth(member, "required", "* send /auth PASSWORD first (or bye to leave)");
+    }
     // A locked-out address gets no answer to any attempt, right or wrong.
     if (this.#lockedOut(member, now)) return;
     if (password.matches(auth[1] ?? "")) {
       this.#pending.delete(member);
-      this.#tell(member, "* password accepted");
+      this.#auth(member, "accepted", "* password accepted");
       return this.#admit(member);
     }
     member.failures++;
@@ -326,11 +332,11 @@ export class ChatRoom {
       if (member.gone) return;
       if (this.#lockedOut(member, performance.now())) return;
       if (member.failures >= MAX_AUTH_FAILURES) {
-        this.#tell(member, TOO_MANY_FAILURES);
+        this.#auth(member, "denied", TOO_MANY_FAILURES);
         this.#log.warn(`${member.link.peer} disconnected after ${member.failures} wrong passwords`);
         return this.leave(member, "denied");
       }
-      this.#tell(member, WRONG_PASSWORD);
+      this.#auth(member, "wrong", WRONG_PASSWORD);
     }, cost.delayMs);
   }
 
@@ -341,8 +347,9 @@ export class ChatRoom {
   #lockedOut(member: Member, now: number): boolean {
     const ms = this.#authBudget.lockedFor(member.link.address, now);
     if (ms === 0) return false;
-    this.#tell(
+    this.#auth(
       member,
+      "locked",
       `* too many wrong passwords from your address; try again in ${Math.ceil(ms / 1000)} s`,
     );
     this.leave(member, "denied");
@@ -363,9 +370,10 @@ export class ChatRoom {
     if (!member.bucket.take(now)) {
       if (now - member.lastFloodWarning >= 1000) {
         member.lastFloodWarning = now;
-        this.#tell(
+        this.#error(
           member,
-          `* slow down: at most ${this.#rate} lines per second; lines were dropped`,
+          "flood",
+          `slow down: at most ${this.#rate} lines per second; lines were dropped`,
         );
         this.#log.warn(`Flood from ${member.name} (${member.link.peer}): lines dropped`);
       }
@@ -375,13 +383,13 @@ export class ChatRoom {
     if (text.startsWith("/") && !text.startsWith("//")) return this.#command(member, text);
     const message = text.startsWith("//") ? text.slice(1) : text;
     if (this.#log.enabled("debug")) this.#log.debug(`${member.name}: ${preview(message)}`);
-    this.#broadcast(`${member.name}: ${message}`, member, true);
+    this.#broadcast({ type: "message", from: member.name, text: message }, member, true);
   }
 
   /** Tells a member its line was too long and dropped (the transport detects it). */
   lineTooLong(member: Member, maxBytes: number): void {
     if (member.gone) return;
-    this.#tell(member, `* line too long (max ${maxBytes} bytes); it was not sent`);
+    this.#error(member, "too-long", `line too long (max ${maxBytes} bytes); it was not sent`);
     this.#log.warn(`Over-long line from ${member.name} (${member.link.peer}) dropped`);
   }
 
@@ -396,7 +404,7 @@ export class ChatRoom {
       // Never in the room: nobody is told.
       this.#pending.delete(member);
       clearTimeout(member.authTimer);
-      if (reason === "bye") this.#tell(member, "* Goodbye!");
+      if (reason === "bye") this.#notice(member, "Goodbye!");
       if (reason !== "disconnected" && reason !== "slow") member.link.close();
       this.#log.info(`${member.link.peer} left before joining: ${reason}`);
       return;
@@ -406,30 +414,23 @@ export class ChatRoom {
     if (this.#log.enabled("info")) {
       this.#log.info(`${member.name} (${member.link.peer}) left: ${reason}`);
     }
-    if (reason === "bye") this.#tell(member, `* Goodbye, ${member.name}!`);
+    if (reason === "bye") this.#notice(member, `Goodbye, ${member.name}!`);
     if (reason === "kicked") {
-      this.#tell(member, `* You were removed from the room by ${SERVER_NAME}.`);
+      this.#notice(member, `You were removed from the room by ${SERVER_NAME}.`);
     }
-    if (reason === "idle") this.#tell(member, "* You were disconnected for being idle.");
+    if (reason === "idle") this.#notice(member, "You were disconnected for being idle.");
     if (reason !== "disconnected" && reason !== "slow") member.link.close();
-    const notice = {
-      bye: "left",
-      disconnected: "disconnected",
-      slow: "was disconnected (not reading fast enough)",
-      kicked: `was removed by ${SERVER_NAME}`,
-      idle: "was disconnected for being idle",
-      shutdown: "left",
-      denied: "left",
-    }[reason];
     if (reason !== "shutdown" && this.#members.size < ANNOUNCE_LIMIT) {
-      this.#broadcast(`* ${member.name} ${notice}`, member, false);
+      this.#broadcast({ type: "leave", name: member.name, reason }, member, false);
     }
   }
 
   /** The operator says something: everyone sees `Server: TEXT`. */
   say(text: string): void {
     const clean = stripControls(text).trim();
-    if (clean !== "") this.#broadcast(`${SERVER_NAME}: ${clean}`, null, true);
+    if (clean !== "") {
+      this.#broadcast({ type: "message", from: SERVER_NAME, text: clean }, null, true);
+    }
   }
 
   /** Removes a member by name (case-insensitive). Returns whether someone was removed. */
@@ -445,7 +446,7 @@ export class ChatRoom {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#sweeper);
-    const bytes = encodeLine(notice);
+    const bytes = event({ type: "notice", text: notice.replace(/^\* /, "") });
     for (const member of [...this.#members.values(), ...this.#pending]) {
       member.link.send(bytes);
       this.leave(member, "shutdown");
@@ -463,71 +464,88 @@ export class ChatRoom {
       case "/nick":
         return this.#nick(member, arg);
       case "/who":
-        return this.#tell(member, `* ${this.#members.size} here: ${this.#whoList(member)}`);
+        return this.#tell(member, {
+          type: "who",
+          names: [...this.#members.values()].map((m) => m.name),
+          you: member.name,
+        });
       case "/me":
-        if (arg === "") return this.#tell(member, "* usage: /me ACTION");
-        return this.#broadcast(`* ${member.name} ${arg}`, member, true);
+        if (arg === "") return this.#error(member, "usage", "usage: /me ACTION");
+        return this.#broadcast({ type: "action", from: member.name, text: arg }, member, true);
       case "/msg":
         return this.#private(member, arg);
       case "/help":
-        return this.#tell(member, HELP.join("\n"));
+        return this.#notice(member, HELP);
       case "/auth":
-        return this.#tell(member, "* you are already in the room");
+        return this.#notice(member, "you are already in the room");
       default:
-        this.#tell(member, `* unknown command ${preview(word, 32)}; type /help for the list`);
+        this.#error(
+          member,
+          "unknown-command",
+          `unknown command ${preview(word, 32)}; type /help for the list`,
+        );
     }
   }
 
   #nick(member: Member, name: string): void {
-    if (name === "") return this.#tell(member, "* usage: /nick NAME");
+    if (name === "") return this.#error(member, "usage", "usage: /nick NAME");
     const problem = nameProblem(name);
-    if (problem) return this.#tell(member, `* cannot use that name: ${problem}`);
+    if (problem) return this.#error(member, "bad-name", `cannot use that name: ${problem}`);
     const holder = this.#byName.get(nameKey(name));
     if (holder && holder !== member) {
-      return this.#tell(member, `* the name ${name} is taken`);
+      return this.#error(member, "name-taken", `the name ${name} is taken`);
     }
-    if (name === member.name) return this.#tell(member, `* you are already ${name}`);
+    if (name === member.name) return this.#notice(member, `you are already ${name}`);
     const old = member.name;
     this.#byName.delete(nameKey(old));
     member.name = name;
     this.#byName.set(nameKey(name), member);
     this.#log.info(`${old} is now known as ${name}`);
-    this.#tell(member, renamedNotice(name));
-    this.#broadcast(`* ${old} is now known as ${name}`, member, false);
+    this.#tell(member, { type: "rename", from: old, to: name, you: true });
+    this.#broadcast({ type: "rename", from: old, to: name }, member, false);
   }
 
   #private(member: Member, arg: string): void {
     const space = arg.indexOf(" ");
     const to = space === -1 ? "" : arg.slice(0, space);
     const text = space === -1 ? "" : arg.slice(space + 1).trim();
-    if (to === "" || text === "") return this.#tell(member, "* usage: /msg NAME TEXT");
+    if (to === "" || text === "") return this.#error(member, "usage", "usage: /msg NAME TEXT");
     const target = this.#byName.get(nameKey(to));
-    if (!target) return this.#tell(member, `* no one called ${preview(to, 32)} is here`);
-    target.link.send(encodeLine(`${member.name} (private): ${text}`));
-    this.#tell(member, `* (private to ${target.name}) ${text}`);
+    if (!target) {
+      return this.#error(member, "no-such-member", `no one called ${preview(to, 32)} is here`);
+    }
+    this.#tell(target, { type: "private", from: member.name, to: target.name, text });
+    this.#tell(member, { type: "private", from: member.name, to: target.name, text, sent: true });
   }
 
-  #whoList(asker: Member): string {
-    return [...this.#members.values()]
-      .map((m) => (m === asker ? `${m.name} (you)` : m.name))
-      .join(", ");
-  }
-
-  /** Sends `line` to everyone but `except`; records it in history when `remember`. */
-  #broadcast(line: string, except: Member | null, remember: boolean): void {
-    const bytes = encodeLine(line);
+  /** Sends `event` to everyone but `except`; records it in history when `remember`. */
+  #broadcast(event: ChatEvent, except: Member | null, remember: boolean): void {
+    const out = new Outgoing(event);
     for (const member of this.#members.values()) {
-      if (member !== except) member.link.send(bytes);
+      if (member !== except) member.link.send(out);
     }
     if (remember && this.#historySize > 0) {
-      this.#history.push({ stamp: clock(), line });
+      this.#history.push({ type: "history", stamp: clock(), event: event as RoomEvent });
       if (this.#history.length > this.#historySize) this.#history.shift();
     }
-    this.#observer?.(line);
+    this.#observer?.(out);
   }
 
-  #tell(member: Member, text: string): void {
-    member.link.send(encodeLine(text));
+  #tell(member: Member, what: ChatEvent): void {
+    member.link.send(new Outgoing(what));
+  }
+
+  #notice(member: Member, text: string): void {
+    this.#tell(member, { type: "notice", text });
+  }
+
+  #error(member: Member, code: ErrorCode, text: string): void {
+    this.#tell(member, { type: "error", code, text });
+  }
+
+  /** A step of logging in; `line` is the text line as a TCP client sees it (`* ...`). */
+  #auth(member: Member, state: AuthState, line: string): void {
+    this.#tell(member, { type: "auth", state, text: line.replace(/^\* /, "") });
   }
 
   #freeGuestName(): string {
@@ -546,7 +564,7 @@ export class ChatRoom {
     }
     for (const member of this.#authTimeoutMs > 0 ? [...this.#pending] : []) {
       if (now - member.arrived < this.#authTimeoutMs || member.authTimer !== undefined) continue;
-      this.#tell(member, "* no password given in time; goodbye");
+      this.#auth(member, "denied", "* no password given in time; goodbye");
       this.leave(member, "denied");
     }
   }
@@ -558,8 +576,8 @@ function isLeaving(text: string): boolean {
   return word === "bye" || word === "/quit" || word.startsWith("/quit ");
 }
 
-function encodeLine(text: string): Uint8Array {
-  return encoder.encode(text + "\n");
+function event(what: ChatEvent): Outgoing {
+  return new Outgoing(what);
 }
 
 function clock(): string {

@@ -20,9 +20,10 @@ import {
   refuseConnection,
   SILENCE,
 } from "./net.ts";
-import { OutputQueue, PacedFlusher } from "./output_queue.ts";
+import { concat, OutputQueue, PacedFlusher } from "./output_queue.ts";
 import type { ServerTls } from "./tls.ts";
-import { addressKey, type AddressLimit } from "./address_limit.ts";
+import { addressKey, type AddressLimit, tooManyText } from "./address_limit.ts";
+import { Outgoing } from "./chat_frames.ts";
 
 /** Settings of {@linkcode serveChatTcp}. */
 export interface ChatTcpOptions {
@@ -61,11 +62,13 @@ const FIRST_READ_SIZE = 512;
 const JOIN_AFTER_MS = 50;
 const MAX_READ_SIZE = 64 * 1024;
 
-const encoder = new TextEncoder();
 const tooManyLine = (max: number): Uint8Array =>
-  encoder.encode(
-    `* too many connections from your address (at most ${max}); close one and try again\n`,
-  );
+  new Outgoing({ type: "error", code: "busy", text: tooManyText(max) }).line;
+
+/** The text lines of several events, as one buffer. */
+function linesOf(outs: readonly Outgoing[]): Uint8Array {
+  return outs.length === 1 ? outs[0].line : concat(outs.map((out) => out.line));
+}
 
 /** Waits for `queue` to empty, at most `ms`. */
 async function drainWithin(queue: OutputQueue, ms: number): Promise<void> {
@@ -119,7 +122,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     const link: MemberLink = {
       peer,
       address,
-      send: (bytes) => queue.send(bytes),
+      send: (out) => queue.send(Array.isArray(out) ? linesOf(out) : (out as Outgoing).line),
       close() {
         if (closing) return;
         closing = true;

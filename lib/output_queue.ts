@@ -179,7 +179,8 @@ export class OutputQueue {
   }
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
+/** `chunks` joined into one array. */
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
   let total = 0;
   for (const chunk of chunks) total += chunk.length;
   const out = new Uint8Array(total);

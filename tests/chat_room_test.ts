@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { ChatRoom, type ChatRoomOptions, type Member } from "../lib/chat_room.ts";
 import { ownNameFrom } from "../lib/chat_protocol.ts";
+import { renderLine } from "../lib/chat_frames.ts";
 import { captureLog, withTimeout } from "./helpers.ts";
 import { FakeLink } from "./fake_link.ts";
 
@@ -113,7 +114,7 @@ Deno.test("room: a plain line reaches every other member as `name: text`, not th
 
 Deno.test("room: interleaved senders reach every member in one global order", async () => {
   const observed: string[] = [];
-  await withRoom({ rate: 0, observer: (line) => observed.push(line) }, (room) => {
+  await withRoom({ rate: 0, observer: (out) => observed.push(renderLine(out.event)) }, (room) => {
     const people = crowd(room, 4);
     observed.length = 0; // the join notices
     const senders = people.slice(0, 3);

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { MemberLink } from "../lib/chat_room.ts";
+import { type ChatEvent, type Outgoing, renderLine } from "../lib/chat_frames.ts";
 import { withTimeout } from "./helpers.ts";
 
 const decoder = new TextDecoder();
@@ -16,7 +17,9 @@ export class FakeLink implements MemberLink {
   readonly address: string;
   /** Every line received, in order. */
   readonly lines: string[] = [];
-  /** Every `send()` argument, as is. */
+  /** Every event sent, in order. */
+  readonly events: ChatEvent[] = [];
+  /** Every `send()`'s bytes, as is. */
   readonly sent: Uint8Array[] = [];
   /** `performance.now()` when each line arrived. */
   readonly times: number[] = [];
@@ -35,9 +38,17 @@ export class FakeLink implements MemberLink {
     this.#resolveClosed = resolve;
   }
 
-  send(bytes: Uint8Array): void {
+  send(outs: Outgoing | readonly Outgoing[]): void {
+    for (const out of Array.isArray(outs) ? outs : [outs]) this.#receive(out);
+  }
+
+  #receive(out: Outgoing): void {
+    const bytes = out.line;
     // The room must only ever hand over whole lines.
     assert.equal(bytes[bytes.length - 1], 0x0a, "a send must end with a newline");
+    // The typed form says exactly what the line says.
+    assert.equal(renderLine(JSON.parse(out.json)) + "\n", decoder.decode(bytes));
+    this.events.push(out.event);
     this.sent.push(bytes);
     const now = performance.now();
     for (const line of decoder.decode(bytes).slice(0, -1).split("\n")) {

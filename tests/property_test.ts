@@ -10,6 +10,7 @@ import fc from "npm:fast-check@4.10.2";
 import { decodeLine, LineFramer } from "../lib/framing.ts";
 import { escapeControls, stripControls } from "../lib/terminal.ts";
 import { ChatRoom, type Member, type MemberLink } from "../lib/chat_room.ts";
+import type { Outgoing } from "../lib/chat_frames.ts";
 import { captureLog } from "./helpers.ts";
 
 const encoder = new TextEncoder();
@@ -439,7 +440,12 @@ class FakeLink implements MemberLink {
   readonly lines: string[] = [];
   closes = 0;
 
-  send(bytes: Uint8Array): void {
+  send(outs: Outgoing | readonly Outgoing[]): void {
+    for (const out of Array.isArray(outs) ? outs : [outs]) this.#receive(out);
+  }
+
+  #receive(out: Outgoing): void {
+    const bytes = out.line;
     assert.equal(bytes[bytes.length - 1], 0x0a, "a send must end with a newline");
     this.lines.push(...decoder.decode(bytes).slice(0, -1).split("\n"));
   }
