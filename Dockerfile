@@ -4,6 +4,7 @@
 #   docker build -t socket-lab .
 #   docker run --rm -p 8080:8080 socket-lab                    # echo server
 #   docker run --rm -p 8080:8080 socket-lab chat_server        # chat server
+#   docker run --rm -p 8080:8080 -p 8081:8081 -e WEB_PORT=8081 socket-lab chat_server  # and its web page
 #   docker run --rm --network host socket-lab client "hi"      # a client, from the image
 #
 # Stage 1 compiles the roles with the exact Deno the project pins (the build can download
@@ -15,6 +16,7 @@ WORKDIR /src
 COPY deno.json deno.lock ./
 COPY server.ts client.ts chat_server.ts chat_client.ts ./
 COPY lib/ lib/
+COPY web/ web/
 COPY tools/ tools/
 RUN deno task compile
 

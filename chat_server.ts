@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL,TLS_CERT,TLS_KEY,CHAT_PASSWORD --allow-read
+#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL,TLS_CERT,TLS_KEY,CHAT_PASSWORD,WEB_PORT,WEB_ORIGIN --allow-read
 /**
  * TCP chat room server. Anyone can join with `chat_client.ts`, `nc` or `telnet`: every line
  * is a message to the room, `/help` lists the commands, `bye` leaves.
@@ -19,7 +19,8 @@
  * @module
  */
 import { ChatRoom } from "./lib/chat_room.ts";
-import { serveChatTcp } from "./lib/chat_tcp.ts";
+import { type ChatTcpTransport, serveChatTcp } from "./lib/chat_tcp.ts";
+import { type ChatWebTransport, serveChatWeb } from "./lib/chat_web.ts";
 import { formatIncoming } from "./lib/chat_display.ts";
 import { SERVER_NAME } from "./lib/chat_protocol.ts";
 import { type Outgoing, renderLine } from "./lib/chat_frames.ts";
@@ -32,6 +33,7 @@ import {
   type OptionSpecs,
   RATE_OPTION,
   TLS_SERVER_OPTIONS,
+  UsageError,
 } from "./lib/config.ts";
 import { loadCommand, onShutdownSignal, runMain } from "./lib/cli.ts";
 import { printOut } from "./lib/io.ts";
@@ -77,6 +79,10 @@ export interface ChatServerOptions {
   joinTimeout?: number;
   /** Connections at once from one address (IPv4, or IPv6 /64); 0 = no limit. Default 100. */
   maxPerAddress?: number;
+  /** Serve the web page and its WebSocket on this port (0 = any free one). Default: off. */
+  webPort?: number | null;
+  /** Other origins whose pages may open the WebSocket. Default: this server's pages only. */
+  webOrigins?: readonly string[];
   /** Log. Default: info level on stderr. */
   logger?: Logger;
   /** Sees every event broadcast to the room (the operator console shows them). */
@@ -87,6 +93,8 @@ export interface ChatServerOptions {
 export interface ChatServer {
   /** The address bound. */
   readonly addr: Deno.NetAddr;
+  /** The web page's address, when `webPort` was given. */
+  readonly webAddr: Deno.NetAddr | null;
   /** The room, for the operator console (`say`, `kick`, `names`). */
   readonly room: ChatRoom;
   /** Tells every client the server is shutting down, closes them all (within 2 s), stops. */
@@ -117,40 +125,68 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
     max: options.maxPerAddress ?? DEFAULT_MAX_PER_ADDRESS,
     log: (message) => log.warn(message),
   });
-  let transport;
+  const host = options.host ?? "127.0.0.1";
+  const maxLine = options.maxLine ?? 4096;
+  const maxQueue = options.maxQueue ?? 1024 * 1024;
+  const tls = options.tls ?? null;
+  let tcp: ChatTcpTransport;
   try {
-    transport = serveChatTcp(room, {
-      host: options.host ?? "127.0.0.1",
+    tcp = serveChatTcp(room, {
+      host,
       port: options.port ?? 8080,
-      maxLine: options.maxLine ?? 4096,
-      maxQueue: options.maxQueue ?? 1024 * 1024,
-      tls: options.tls ?? null,
+      maxLine,
+      maxQueue,
+      tls,
       logger: log,
       addressLimit,
     });
   } catch (error) {
-    room.close();
+    room.close(); // its timers
     throw error;
   }
-  const where = formatAddress(transport.addr);
-  const host = options.host ?? "127.0.0.1";
-  const extras = [options.tls ? "TLS" : "", options.password ? "password" : ""].filter(Boolean);
+  let web: ChatWebTransport | null = null;
+  if (options.webPort !== undefined && options.webPort !== null) {
+    try {
+      web = serveChatWeb(room, {
+        host,
+        port: options.webPort,
+        maxLine,
+        maxQueue,
+        tls,
+        origins: options.webOrigins ?? [],
+        logger: log,
+        addressLimit,
+      });
+    } catch (error) {
+      // Take the TCP side down before saying why the web side failed.
+      room.close();
+      void tcp.stopAccepting().then(() => tcp.closeAll(0));
+      throw error;
+    }
+  }
+  const where = formatAddress(tcp.addr);
+  const extras = [tls ? "TLS" : "", options.password ? "password" : ""].filter(Boolean);
   log.info(`Chat server bound to ${where}${extras.length ? ` (${extras.join(", ")})` : ""}`);
-  for (const warning of clearTextWarnings(host, Boolean(options.tls), Boolean(options.password))) {
+  if (web) {
+    const page = `${web.scheme}://${formatAddress(web.addr)}/`;
+    log.info(`Web page on ${page} (WebSocket ${page.replace(/^http/, "ws")}ws)`);
+  }
+  for (const warning of clearTextWarnings(host, Boolean(tls), Boolean(options.password))) {
     log.warn(warning);
   }
-  for (const warning of certificateWarnings(options.tls ?? null)) log.warn(warning);
+  for (const warning of certificateWarnings(tls)) log.warn(warning);
   log.info(`Chat server waiting for connections on ${where}...`);
   let closing: Promise<void> | null = null;
-  const tcp = transport;
+  const transports = web ? [tcp, web] : [tcp];
   return {
     addr: tcp.addr,
+    webAddr: web?.addr ?? null,
     room,
     close(notice?: string) {
       closing ??= (async () => {
-        await tcp.stopAccepting();
+        await Promise.all(transports.map((t) => t.stopAccepting()));
         room.close(notice);
-        await tcp.closeAll(SHUTDOWN_GRACE_MS);
+        await Promise.all(transports.map((t) => t.closeAll(SHUTDOWN_GRACE_MS)));
       })();
       return closing;
     },
@@ -214,6 +250,20 @@ export const CHAT_SERVER_COMMAND = {
       description: "drop clients silent this long (0 = never)",
     },
     maxPerAddress: MAX_PER_ADDRESS_OPTION,
+    webPort: {
+      type: "string",
+      default: "",
+      env: "WEB_PORT",
+      valueName: "PORT",
+      description: "also serve the web page and its WebSocket on this port (0 = any free port)",
+    },
+    webOrigin: {
+      type: "string",
+      default: "",
+      env: "WEB_ORIGIN",
+      valueName: "ORIGINS",
+      description: "other origins whose pages may join, comma-separated (https://example.org)",
+    },
     joinTimeout: {
       type: "number",
       default: 30,
@@ -310,6 +360,16 @@ function startConsole(server: ChatServer, color: boolean, stop: () => void): Ter
   return prompt;
 }
 
+/** `--web-port`: empty is off; otherwise a port number, or a usage error. */
+function parseWebPort(text: string): number | null {
+  if (text.trim() === "") return null;
+  const port = Number(text);
+  if (!/^\d+$/.test(text.trim()) || port > 65535) {
+    throw new UsageError(`--web-port must be a port number from 0 to 65535, not '${text}'`);
+  }
+  return port;
+}
+
 function main(): void {
   const { values } = loadCommand(CHAT_SERVER_COMMAND);
   const useConsole = !values.noConsole && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
@@ -322,6 +382,8 @@ function main(): void {
   const log = new Logger(effectiveLevel(values), sink);
   const server = startChatServer({
     ...values,
+    webPort: parseWebPort(values.webPort),
+    webOrigins: values.webOrigin.split(",").map((o) => o.trim()).filter(Boolean),
     tls: loadServerTls(values.tlsCert, values.tlsKey),
     password: values.passwordFile ? readPasswordFile(values.passwordFile) : values.password,
     logger: log,

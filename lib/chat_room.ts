@@ -42,8 +42,12 @@ export interface MemberLink {
    * calling {@linkcode ChatRoom.leave}.
    */
   send(out: Outgoing | readonly Outgoing[]): void;
-  /** Closes the client's connection once what was queued has gone out. */
-  close(): void;
+  /**
+   * Closes the client's connection once what was queued has gone out. `reason` says why
+   * (`bye`, `kicked`, `idle`, `denied`, `shutdown`, `full`, `busy`), for transports that can
+   * tell the client (a WebSocket's close reason), so it knows not to reconnect.
+   */
+  close(reason?: string): void;
 }
 
 /** A client in the room. */
@@ -224,7 +228,7 @@ export class ChatRoom {
             text: "too many clients are logging in right now; try again in a minute",
           }),
         );
-        link.close();
+        link.close("busy");
         this.#log.warn(`Refused ${link.peer}: ${this.#pending.size} clients waiting to log in`);
         return null;
       }
@@ -249,7 +253,7 @@ export class ChatRoom {
           : { type: "error", code: "full", text: "server full, try again later" },
       ),
     );
-    link.close();
+    link.close(this.#closed ? "shutdown" : "full");
     this.#log.warn(`Refused ${link.peer}: ${this.#closed ? "shutting down" : "room full"}`);
     return true;
   }
@@ -405,7 +409,7 @@ export class ChatRoom {
       this.#pending.delete(member);
       clearTimeout(member.authTimer);
       if (reason === "bye") this.#notice(member, "Goodbye!");
-      if (reason !== "disconnected" && reason !== "slow") member.link.close();
+      if (reason !== "disconnected" && reason !== "slow") member.link.close(reason);
       this.#log.info(`${member.link.peer} left before joining: ${reason}`);
       return;
     }
@@ -419,7 +423,7 @@ export class ChatRoom {
       this.#notice(member, `You were removed from the room by ${SERVER_NAME}.`);
     }
     if (reason === "idle") this.#notice(member, "You were disconnected for being idle.");
-    if (reason !== "disconnected" && reason !== "slow") member.link.close();
+    if (reason !== "disconnected" && reason !== "slow") member.link.close(reason);
     if (reason !== "shutdown" && this.#members.size < ANNOUNCE_LIMIT) {
       this.#broadcast({ type: "leave", name: member.name, reason }, member, false);
     }

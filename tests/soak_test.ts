@@ -1,14 +1,21 @@
 /**
  * The soak, 30 seconds of it (`deno task soak` runs it for 10 minutes): both servers as real
- * processes under well-behaved clients and every fault and bad input at once.
+ * processes under well-behaved clients, every fault and bad input, and attackers from other
+ * loopback addresses (reset storms, slowloris, idle holders, floods; `bench/attacker.py`).
+ *
+ * Correctness only: the well-behaved clients' waits are printed, never asserted (a loaded CI
+ * machine must not fail a test for being slow); `deno task soak` holds them to 1 s.
  */
 import assert from "node:assert/strict";
 import { formatReport, runSoak } from "../bench/soak.ts";
+import { haveTool } from "./helpers.ts";
+
+const hasPython = haveTool("python3", ["-c", "pass"]);
 
 Deno.test({
-  name: "soak (30 s): no crash, nothing lost, descriptors back to baseline, clean SIGTERM",
+  name: "soak (30 s): no crash, nothing lost, every client served, clean SIGTERM, under attack",
   async fn() {
-    const report = await runSoak(30);
+    const report = await runSoak(30, () => {}, 1, { attackers: hasPython });
     console.log(formatReport(report));
     for (const server of report.servers) {
       assert.ok(server.survived, `${server.name} crashed`);
@@ -32,6 +39,20 @@ Deno.test({
     assert.ok(report.echo.answered > 100, "the echo clients were served");
     assert.equal(report.echo.wrong, 0);
     assert.equal(report.echo.failed, 0);
+    assert.equal(report.echo.answered, report.echo.requests, "every echo request answered");
+    // Every well-behaved arrival was welcomed, and the server saw it out after its `bye`.
+    const arrivals = report.arrivals;
+    assert.ok(arrivals.joined > 0, "well-behaved members arrived");
+    assert.equal(arrivals.welcomed, arrivals.joined, JSON.stringify(arrivals));
+    assert.equal(arrivals.left, arrivals.joined, JSON.stringify(arrivals));
     assert.ok(Object.keys(report.faults).length >= 15, "most fault kinds were tried on both");
+    if (report.attacks) {
+      for (const [name, attack] of Object.entries(report.attacks)) {
+        assert.equal(attack.broken, 0, `the attacker itself failed: ${name}`);
+      }
+      // The reset storms go first, one against each server.
+      assert.ok(report.attacks["reset storm (echo)"]?.opened > 0, "a reset storm hit echo");
+      assert.ok(report.attacks["reset storm (chat)"]?.opened > 0, "a reset storm hit the chat");
+    }
   },
 });

@@ -26,6 +26,8 @@ export interface Role {
   script: string;
   /** Deno permission flags, exactly as `deno run` and `deno compile` take them. */
   permissions: string[];
+  /** Files the program reads at run time that the binary must carry (`--include`). */
+  include?: string[];
 }
 
 /**
@@ -52,7 +54,12 @@ export const ROLES: readonly Role[] = [
   {
     name: "chat_server",
     script: "chat_server.ts",
-    permissions: ["--allow-net", `--allow-env=${SERVER_ENV},CHAT_PASSWORD`, READ],
+    permissions: [
+      "--allow-net",
+      `--allow-env=${SERVER_ENV},CHAT_PASSWORD,WEB_PORT,WEB_ORIGIN`,
+      READ,
+    ],
+    include: ["web"], // the page served by --web-port
   },
   {
     name: "chat_client",
@@ -82,6 +89,7 @@ export function compileArgs(role: Role, target?: string): string[] {
     "compile",
     "--no-prompt",
     ...role.permissions,
+    ...(role.include ?? []).flatMap((path) => ["--include", path]),
     "--output",
     outputPath(role, target),
     ...(target ? ["--target", target] : []),
