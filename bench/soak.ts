@@ -6,7 +6,16 @@
  * - neither server crashes, and both stop cleanly (SIGTERM, exit 0) at the end;
  * - well-behaved chat clients lose, duplicate and reorder nothing;
  * - every well-behaved echo request gets its own reply;
- * - resident memory and open descriptors return to their baseline once clients leave.
+ * - every well-behaved arrival to the chat is welcomed;
+ * - resident memory and open descriptors return to their baseline once clients leave;
+ * - and, for `deno task soak` (not the test, which checks no times): no well-behaved client
+ *   waits over 1 s, from connect to its welcome (chat) or to its reply (echo).
+ *
+ * The well-behaved clients connect from 127.0.0.1. Attackers connect from other loopback
+ * addresses (127.0.0.2 to 127.0.0.9; all of 127.0.0.0/8 is loopback on Linux), so the servers'
+ * per-address limit can tell them apart: reset storms, slowloris, idle holders, a flooding
+ * member, connection floods. Deno cannot bind a source address, so they are `bench/attacker.py`
+ * (python3), each run bounded in connections and time.
  *
  * ```sh
  * deno task soak                   # 10 minutes
@@ -23,6 +32,49 @@ import { ROLES } from "../tools/compile.ts";
 const ROOT = new URL("..", import.meta.url).pathname;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+
+/**
+ * Passes `--max-per-address` to both servers. Turn off only to soak servers older than the flag
+ * (they refuse flags they do not know): the soak still runs, under the servers' own default
+ * (100 per address) or, before the flag existed, no limit at all.
+ */
+const PER_ADDRESS_FLAG = true;
+/**
+ * The per-address limit: more than the well-behaved clients (all from 127.0.0.1) ever hold,
+ * fewer than an idle holder tries (400).
+ */
+const MAX_PER_ADDRESS = 200;
+/** Where attackers connect from; the well-behaved clients use 127.0.0.1. */
+const ATTACKER_SOURCES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
+/**
+ * Every flag the two soak servers get (besides `--port` and `--quiet`). The global limits are
+ * above what the attackers can take from their 8 addresses (8 x 200 = 1600), so a well-behaved
+ * client is never turned away because attackers filled the server: the per-address limit is what
+ * keeps them in.
+ */
+const SERVER_FLAGS = {
+  echo: [
+    "--idle-timeout",
+    "3",
+    "--max-connections",
+    "2000",
+    ...(PER_ADDRESS_FLAG ? ["--max-per-address", String(MAX_PER_ADDRESS)] : []),
+  ],
+  chat: [
+    "--no-console",
+    "--idle-timeout",
+    "30",
+    "--max-clients",
+    "2000",
+    "--max-queue",
+    "262144",
+    ...(PER_ADDRESS_FLAG ? ["--max-per-address", String(MAX_PER_ADDRESS)] : []),
+  ],
+};
+const WELCOME = "* Welcome to the chat, ";
+const ATTACKER = `${ROOT}bench/attacker.py`;
+/** Attackers running at once, at most. */
+const MAX_ATTACKERS = 3;
 
 /** What a soak run found. */
 export interface SoakReport {
@@ -41,8 +93,66 @@ export interface SoakReport {
   };
   /** Well-behaved echo traffic. */
   echo: { requests: number; answered: number; wrong: number; failed: number };
-  /** Faults and bad inputs injected, by kind. */
+  /**
+   * Well-behaved arrivals to the chat, one every ~2 s: each connects, waits for its welcome,
+   * says `bye` and reads to the end. `welcomed` and `left` should both equal `joined`.
+   */
+  arrivals: { joined: number; welcomed: number; left: number };
+  /** What the well-behaved clients waited for, in ms. */
+  waits: {
+    /** Chat arrivals, from connect to the welcome line (unwelcomed: to giving up). */
+    welcome: WaitStats;
+    /** Echo requests, from connect to the reply line (unanswered: to the end of stream). */
+    echo: WaitStats;
+  };
+  /** `--max-per-address` given to both servers (0: the flag was not passed). */
+  maxPerAddress: number;
+  /** Attacks from other loopback addresses, by `KIND (SERVER)`: null when python3 is missing. */
+  attacks: Record<string, AttackStats> | null;
+  /** Faults and bad inputs injected, by kind (attacks included). */
   faults: Record<string, number>;
+}
+
+/** How long well-behaved clients waited, in whole milliseconds. */
+export interface WaitStats {
+  /** Waits measured. */
+  count: number;
+  /** Median. */
+  p50: number;
+  /** 99th percentile (nearest rank). */
+  p99: number;
+  /** Longest. */
+  max: number;
+  /** Waits over 1 s. */
+  over1s: number;
+}
+
+/** What the runs of one attack kind against one server saw, added up (`bench/attacker.py`). */
+export interface AttackStats {
+  /** Attacker processes run. */
+  runs: number;
+  /** Runs that failed (non-zero exit or no report): a fault of the attacker, not the server. */
+  broken: number;
+  /** Connections established. */
+  opened: number;
+  /** Connections the attacker could not establish (refused, timed out). */
+  connectFailed: number;
+  /** Connections told `too many connections from your address`. */
+  refusedPerAddress: number;
+  /** Connections told `ERROR server busy` or `* server full`. */
+  busy: number;
+  /** Connections the server ended (end of stream) while the attacker held them. */
+  closedByServer: number;
+  /** Connections the server reset. */
+  resetByServer: number;
+  /** Most connections one run held open at once. */
+  maxOpen: number;
+  /** Echo replies to the attacker's requests (connection flood). */
+  answered: number;
+  /** `* slow down` notices (flooding member). */
+  floodWarnings: number;
+  /** Lines sent (flooding member). */
+  linesSent: number;
 }
 
 /** One server's side of a {@linkcode SoakReport}. */
@@ -169,23 +279,128 @@ async function readLines(conn: Deno.Conn, onLine: (line: string) => void): Promi
   }
 }
 
+/** Median, 99th percentile (nearest rank), maximum and count over 1 s of `samples` (ms). */
+export function waitStats(samples: number[]): WaitStats {
+  const sorted = Float64Array.from(samples).sort();
+  const rank = (p: number): number =>
+    sorted.length === 0 ? 0 : Math.round(sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]);
+  return {
+    count: sorted.length,
+    p50: rank(0.5),
+    p99: rank(0.99),
+    max: sorted.length === 0 ? 0 : Math.round(sorted[sorted.length - 1]),
+    over1s: samples.filter((ms) => ms > 1000).length,
+  };
+}
+
+/** The attacks, as `bench/attacker.py` names them. */
+const ATTACK_KINDS = {
+  "reset storm": "reset-storm",
+  "slowloris": "slowloris",
+  "idle holders": "idle-holders",
+  "flood member": "flood-member",
+  "connection flood": "connection-flood",
+} as const;
+type AttackKind = keyof typeof ATTACK_KINDS;
+
+/** What one attacker run printed (its last stdout line, JSON). */
+type AttackerOutput = Partial<Record<keyof AttackStats, number>>;
+
+function emptyAttackStats(): AttackStats {
+  return {
+    runs: 0,
+    broken: 0,
+    opened: 0,
+    connectFailed: 0,
+    refusedPerAddress: 0,
+    busy: 0,
+    closedByServer: 0,
+    resetByServer: 0,
+    maxOpen: 0,
+    answered: 0,
+    floodWarnings: 0,
+    linesSent: 0,
+  };
+}
+
+/** Whether `python3` runs here (the attackers need it). */
+export function havePython(): boolean {
+  try {
+    return new Deno.Command("python3", { args: ["-c", "pass"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs one attacker to its end: it bounds itself to `seconds`; should it not stop, it is killed
+ * 15 s later (that only guards the soak against a broken attacker). Returns its report, or
+ * `null` with the reason logged.
+ */
+async function runAttacker(
+  kind: AttackKind,
+  server: "echo" | "chat",
+  port: number,
+  source: string,
+  seconds: number,
+  log: (line: string) => void,
+): Promise<AttackerOutput | null> {
+  const child = new Deno.Command("python3", {
+    args: [
+      ATTACKER,
+      ATTACK_KINDS[kind],
+      "--server",
+      server,
+      "--port",
+      String(port),
+      "--source",
+      source,
+      "--seconds",
+      seconds.toFixed(1),
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const guard = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, (seconds + 15) * 1000);
+  try {
+    const out = await child.output();
+    const last = decoder.decode(out.stdout).trim().split("\n").pop() ?? "";
+    if (out.success && last.startsWith("{")) return JSON.parse(last) as AttackerOutput;
+    log(`soak: attacker ${kind} (${server}) failed: ${decoder.decode(out.stderr).trim()}`);
+  } catch (error) {
+    log(`soak: attacker ${kind} (${server}) failed: ${error}`);
+  } finally {
+    clearTimeout(guard);
+  }
+  return null;
+}
+
+/** Options of {@linkcode runSoak}. */
+export interface SoakOptions {
+  /** Run the attackers (they need python3). Default: when python3 is found. */
+  attackers?: boolean;
+}
+
 /** Runs the soak for `duration` seconds; `log` receives progress lines. */
 export async function runSoak(
   duration: number,
   log: (line: string) => void = () => {},
   seed = 1,
+  options: SoakOptions = {},
 ): Promise<SoakReport> {
   const rand = random(seed);
-  const echo = await startServer("server", ["--idle-timeout", "3", "--max-connections", "200"]);
-  const chat = await startServer("chat_server", [
-    "--no-console",
-    "--idle-timeout",
-    "30",
-    "--max-clients",
-    "300",
-    "--max-queue",
-    "262144",
-  ]);
+  const attackers = options.attackers ?? havePython();
+  if (!attackers) log("soak: python3 not found: no attacks from other addresses");
+  const echo = await startServer("server", SERVER_FLAGS.echo);
+  const chat = await startServer("chat_server", SERVER_FLAGS.chat);
   const servers = [echo, chat];
   await sleep(500);
   const baselines = await Promise.all(servers.map((s) => sample(s.child.pid)));
@@ -250,26 +465,65 @@ export async function runSoak(
   })();
 
   // Well-behaved echo clients: one request per connection, each checks its own reply.
+  // Each measures its wait from before connect to its reply line.
   const echoStats = { requests: 0, answered: 0, wrong: 0, failed: 0 };
+  const echoWaits: number[] = [];
   const echoLoops = Array.from({ length: 4 }, async (_, worker) => {
     let i = 0;
     while (!stopping) {
       const message = `w${worker}-${i++}`;
       echoStats.requests++;
+      const t0 = performance.now();
+      let replied = 0;
       try {
         const conn = await connect(echo.port);
         await writeAll(conn, encoder.encode(message + "\n"));
         const lines: string[] = [];
-        await readLines(conn, (line) => lines.push(line));
+        await readLines(conn, (line) => {
+          replied ||= performance.now();
+          lines.push(line);
+        });
         closeQuietly(conn);
         if (lines.length === 1 && lines[0].endsWith(`: ${message}`)) echoStats.answered++;
         else echoStats.wrong++;
       } catch {
         echoStats.failed++;
       }
+      echoWaits.push((replied || performance.now()) - t0);
       await sleep(5); // load
     }
   });
+
+  // Well-behaved arrivals to the chat, one every ~2 s, as `chat_client.ts` and `nc` arrive:
+  // connect, say nothing, wait for the welcome; then `bye`, and read until the server closes.
+  const arrivals = { joined: 0, welcomed: 0, left: 0 };
+  const welcomeWaits: number[] = [];
+  // The arrival under way: closed at the end, should the server never answer it.
+  const arriving: { conn: Deno.TcpConn | null } = { conn: null };
+  const arrivalLoop = (async () => {
+    while (!stopping) {
+      arrivals.joined++;
+      const t0 = performance.now();
+      let welcomed = 0;
+      try {
+        const conn = arriving.conn = await connect(chat.port);
+        await readLines(conn, (line) => {
+          if (welcomed || !line.startsWith(WELCOME)) return;
+          welcomed = performance.now();
+          writeAll(conn, encoder.encode("bye\n")).catch(() => {});
+        });
+        // Only the server's close ends the read: if this soak had to close it, it failed.
+        if (arriving.conn === conn && welcomed) arrivals.left++;
+        arriving.conn = null;
+        closeQuietly(conn);
+      } catch {
+        // connect failed: not welcomed
+      }
+      if (welcomed) arrivals.welcomed++;
+      welcomeWaits.push((welcomed || performance.now()) - t0);
+      await sleep(2000); // load: the next arrival
+    }
+  })();
 
   // Faults and bad input, one every ~100 ms, against one server or the other.
   const FAULTS: Record<string, (port: number) => Promise<void>> = {
@@ -349,6 +603,67 @@ export async function runSoak(
     await Promise.all(inFlight);
   })();
 
+  // Attacks from other loopback addresses, every 1 to 3 s while fewer than MAX_ATTACKERS run.
+  // Reset storms first (the accept loop's old weakness), then the rest in a shuffled order,
+  // round and round, each against a random attacker address.
+  const attacks: Record<string, AttackStats> = {};
+  const plan: [AttackKind, "echo" | "chat"][] = [
+    ["slowloris", "echo"],
+    ["slowloris", "chat"],
+    ["idle holders", "echo"],
+    ["idle holders", "chat"],
+    ["flood member", "chat"],
+    ["connection flood", "echo"],
+  ];
+  for (let i = plan.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [plan[i], plan[j]] = [plan[j], plan[i]];
+  }
+  plan.unshift(["reset storm", "echo"], ["reset storm", "chat"]);
+  const attacking = (async () => {
+    if (!attackers) return;
+    const inFlight = new Set<Promise<void>>();
+    let next = 0;
+    await sleep(1000); // load: the well-behaved clients first
+    while (!stopping) {
+      if (inFlight.size < MAX_ATTACKERS) {
+        const [kind, server] = plan[next++ % plan.length];
+        const source = ATTACKER_SOURCES[Math.floor(rand() * ATTACKER_SOURCES.length)];
+        const left = (until - performance.now()) / 1000;
+        // Holding attacks end with the soak (at least 2 s, at most 12 s); the others are quick.
+        const seconds = kind === "slowloris" || kind === "idle holders"
+          ? Math.max(2, Math.min(12, left))
+          : kind === "flood member"
+          ? Math.max(2, Math.min(5, left))
+          : 10;
+        const name = `${kind} (${server})`;
+        count(name);
+        const job = runAttacker(
+          kind,
+          server,
+          (server === "echo" ? echo : chat).port,
+          source,
+          seconds,
+          log,
+        )
+          .then((out) => {
+            const total = attacks[name] ??= emptyAttackStats();
+            total.runs++;
+            if (!out) return void total.broken++;
+            for (const key of Object.keys(total) as (keyof AttackStats)[]) {
+              if (key === "runs" || key === "broken") continue;
+              const value = Number(out[key] ?? 0);
+              total[key] = key === "maxOpen" ? Math.max(total[key], value) : total[key] + value;
+            }
+          })
+          .finally(() => inFlight.delete(job));
+        inFlight.add(job);
+      }
+      await sleep(1000 + rand() * 2000); // load
+    }
+    await Promise.all(inFlight);
+  })();
+
   // Samples every second; progress every 30 s.
   let lastReport = performance.now();
   while (performance.now() < until && servers.every((s) => !s.exited)) {
@@ -362,20 +677,25 @@ export async function runSoak(
     if (performance.now() - lastReport > 30000) {
       lastReport = performance.now();
       const left = Math.round((until - performance.now()) / 1000);
+      const welcome = waitStats(welcomeWaits);
+      const replies = waitStats(echoWaits);
       log(
-        `soak: ${left} s left; echo ${echoStats.answered} answered; chat ${
+        `soak: ${left} s left; echo ${echoStats.answered} answered (max ${replies.max} ms); chat ${
           members.reduce((a, m) => a + m.got, 0)
-        } delivered`,
+        } delivered; ${arrivals.welcomed} welcomed (max ${welcome.max} ms)`,
       );
     }
   }
   const survived = servers.map((s) => !s.exited);
   stopping = true;
-  await Promise.all([talking, ...echoLoops, faulting]);
-  // Let the last messages arrive, then everyone leaves.
+  await Promise.all([talking, ...echoLoops, faulting, attacking]);
+  // Let the last messages arrive, then everyone leaves (an arrival still unanswered, too).
   await sleep(1500);
   for (const m of members) closeQuietly(m.conn);
-  await Promise.all(readers);
+  const unanswered = arriving.conn;
+  arriving.conn = null;
+  if (unanswered) closeQuietly(unanswered);
+  await Promise.all([...readers, arrivalLoop]);
   await sleep(2500); // lingering closes take at most a second
   const after = await Promise.all(
     servers.map((s) => s.exited ? { rss: NaN, fds: NaN } : sample(s.child.pid)),
@@ -415,8 +735,26 @@ export async function runSoak(
       reordered: members.reduce((a, m) => a + m.reorder, 0),
     },
     echo: echoStats,
+    arrivals,
+    waits: { welcome: waitStats(welcomeWaits), echo: waitStats(echoWaits) },
+    maxPerAddress: PER_ADDRESS_FLAG ? MAX_PER_ADDRESS : 0,
+    attacks: attackers ? attacks : null,
     faults,
   };
+}
+
+/**
+ * The figures of the issue in one line: `well-behaved: welcome max 61 ms p99 55 ms (0 over 1 s);
+ * echo max ...; chat 0 lost, 0 duplicated, 0 reordered`.
+ */
+export function wellBehavedLine(report: SoakReport): string {
+  const w = report.waits.welcome;
+  const e = report.waits.echo;
+  const c = report.chat;
+  return `well-behaved: welcome max ${w.max} ms p99 ${w.p99} ms p50 ${w.p50} ms ` +
+    `(${w.over1s} of ${w.count} over 1 s); echo max ${e.max} ms p99 ${e.p99} ms p50 ${e.p50} ms ` +
+    `(${e.over1s} of ${e.count} over 1 s); chat ${c.lost} lost, ${c.duplicated} duplicated, ` +
+    `${c.reordered} reordered`;
 }
 
 /** The report as the table the README quotes. */
@@ -444,6 +782,37 @@ export function formatReport(report: SoakReport): string {
   lines.push(
     `echo (well-behaved): ${e.answered} of ${e.requests} answered, ${e.wrong} wrong, ${e.failed} failed`,
   );
+  const a = report.arrivals;
+  lines.push(
+    `chat arrivals (well-behaved): ${a.welcomed} of ${a.joined} welcomed, ${a.left} left cleanly`,
+  );
+  lines.push(wellBehavedLine(report));
+  if (report.attacks === null) {
+    lines.push("attacks: none (python3 not found)");
+  } else {
+    const limit = report.maxPerAddress
+      ? `--max-per-address ${report.maxPerAddress}`
+      : "no --max-per-address";
+    lines.push(`attacks from ${ATTACKER_SOURCES[0]}-${ATTACKER_SOURCES.length + 1} (${limit}):`);
+    for (const [name, t] of Object.entries(report.attacks).sort()) {
+      const parts = [
+        `${t.runs} run${t.runs === 1 ? "" : "s"}`,
+        `${t.opened} connections`,
+        `max ${t.maxOpen} open at once`,
+      ];
+      if (t.refusedPerAddress) parts.push(`${t.refusedPerAddress} refused per address`);
+      if (t.busy) parts.push(`${t.busy} told busy/full`);
+      if (t.connectFailed) parts.push(`${t.connectFailed} connects failed`);
+      if (t.closedByServer) parts.push(`${t.closedByServer} closed by the server`);
+      if (t.resetByServer) parts.push(`${t.resetByServer} reset by the server`);
+      if (t.answered) parts.push(`${t.answered} answered`);
+      if (t.linesSent) {
+        parts.push(`${t.linesSent} lines sent, ${t.floodWarnings} slow-down notices`);
+      }
+      if (t.broken) parts.push(`${t.broken} attacker runs BROKEN`);
+      lines.push(`  ${name}: ${parts.join(", ")}`);
+    }
+  }
   lines.push(
     `faults: ${Object.values(report.faults).reduce((a, b) => a + b, 0)} injected: ` +
       Object.entries(report.faults).sort().map(([k, v]) => `${k} ${v}`).join(", "),
@@ -464,13 +833,26 @@ async function main(): Promise<void> {
   console.log(`Command: deno task soak --duration ${duration}`);
   const report = await runSoak(duration, (line) => console.log(line));
   console.log(formatReport(report));
-  const ok =
+  const a = report.arrivals;
+  const served =
     report.servers.every((s) =>
       s.survived && s.exitCode === 0 && s.fds.after <= s.fds.baseline + 2
     ) &&
     report.chat.lost === 0 && report.chat.duplicated === 0 && report.chat.reordered === 0 &&
-    report.echo.wrong === 0;
-  console.log(ok ? "soak: OK" : "soak: FAILED");
+    report.echo.wrong === 0 && report.echo.failed === 0 &&
+    a.welcomed === a.joined && a.left === a.joined &&
+    Object.values(report.attacks ?? {}).every((t) => t.broken === 0);
+  // The issue's promise: under attack, no well-behaved client waited over 1 s.
+  const attacked = report.attacks !== null;
+  const prompt = report.waits.welcome.over1s === 0 && report.waits.echo.over1s === 0;
+  const ok = served && attacked && prompt;
+  console.log(
+    ok
+      ? "soak: OK"
+      : `soak: FAILED${served ? "" : " (correctness)"}${
+        attacked ? "" : " (no attacks: install python3)"
+      }${prompt ? "" : " (waits over 1 s)"}`,
+  );
   if (!ok) Deno.exit(1);
 }
 
