@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL,TLS_CERT,TLS_KEY,CHAT_PASSWORD,WEB_PORT,WEB_ORIGIN --allow-read
+#!/usr/bin/env -S deno run --allow-net --allow-env=SERVER_HOST,SERVER_PORT,LOG_LEVEL,TLS_CERT,TLS_KEY,CHAT_PASSWORD,WEB_PORT,WEB_ORIGIN,CHAT_STORE,REDIS_URL --allow-read --allow-write
 /**
  * TCP chat room server. Anyone can join with `chat_client.ts`, `nc` or `telnet`: every line
  * is a message to the room, `/help` lists the commands, `bye` leaves.
@@ -27,6 +27,7 @@ import { type Outgoing, renderLine } from "./lib/chat_frames.ts";
 import {
   ADDRESS_OPTIONS,
   type CommandSpec,
+  type ConfigValues,
   DEFAULT_MAX_PER_ADDRESS,
   LOG_OPTIONS,
   MAX_PER_ADDRESS_OPTION,
@@ -39,10 +40,13 @@ import { loadCommand, onShutdownSignal, runMain } from "./lib/cli.ts";
 import { printOut } from "./lib/io.ts";
 import { effectiveLevel, Logger, type LogSink, stderrSink } from "./lib/log.ts";
 import { clearTextWarnings, formatAddress } from "./lib/net.ts";
-import { colorWanted, paint } from "./lib/terminal.ts";
+import { colorWanted, paint, stripControls } from "./lib/terminal.ts";
 import { TerminalPrompt } from "./lib/terminal_prompt.ts";
 import { certificateWarnings, loadServerTls, type ServerTls } from "./lib/tls.ts";
 import { readPasswordFile } from "./lib/chat_auth.ts";
+import type { RoomLog } from "./lib/room_log.ts";
+import { readStore, SqliteRoomLog } from "./lib/room_log_sqlite.ts";
+import { formatTimestamp } from "./lib/time.ts";
 import { AddressLimit } from "./lib/address_limit.ts";
 
 /** Options of {@linkcode startChatServer}; every field has the CLI's default. */
@@ -83,6 +87,11 @@ export interface ChatServerOptions {
   webPort?: number | null;
   /** Other origins whose pages may open the WebSocket. Default: this server's pages only. */
   webOrigins?: readonly string[];
+  /**
+   * The room log (SQLite, Redis), closed with the server. Default: in memory. Its history
+   * length should be `history`.
+   */
+  roomLog?: RoomLog;
   /** Log. Default: info level on stderr. */
   logger?: Logger;
   /** Sees every event broadcast to the room (the operator console shows them). */
@@ -108,6 +117,7 @@ export const SHUTDOWN_GRACE_MS = 2000;
 export function startChatServer(options: ChatServerOptions = {}): ChatServer {
   const log = options.logger ?? new Logger("info");
   const room = new ChatRoom({
+    log: options.roomLog,
     maxClients: options.maxClients,
     history: options.history,
     rate: options.rate,
@@ -187,11 +197,15 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
         await Promise.all(transports.map((t) => t.stopAccepting()));
         room.close(notice);
         await Promise.all(transports.map((t) => t.closeAll(SHUTDOWN_GRACE_MS)));
+        await options.roomLog?.close();
       })();
       return closing;
     },
   };
 }
+
+/** The options of `chat_server.ts` as parsed from its command line. */
+export type ChatServerConfig = ConfigValues<typeof CHAT_SERVER_COMMAND.options>;
 
 /** The command line of `chat_server.ts`. */
 export const CHAT_SERVER_COMMAND = {
@@ -288,6 +302,19 @@ export const CHAT_SERVER_COMMAND = {
       valueName: "SECONDS",
       description: "first lock-out of such an address; each one in a row doubles, to 1 hour",
     },
+    store: {
+      type: "string",
+      default: "",
+      env: "CHAT_STORE",
+      valueName: "FILE",
+      description:
+        "keep the room's log in this SQLite file: history and transcript survive restarts",
+    },
+    transcript: {
+      type: "boolean",
+      default: false,
+      description: "print the room's stored log (--store FILE) as text, and exit",
+    },
     passwordFile: {
       type: "string",
       default: "",
@@ -370,8 +397,30 @@ function parseWebPort(text: string): number | null {
   return port;
 }
 
+/** `--transcript`: the stored log of the room as text, for a teacher; then exit. */
+function printTranscript(store: string): void {
+  if (!store) {
+    throw new UsageError("--transcript needs --store FILE (the file the server used)");
+  }
+  const lines = readStore(store).map((entry) =>
+    renderLine(entry.event).split("\n").map((line) =>
+      `${formatTimestamp(new Date(entry.at))}  ${stripControls(line)}`
+    ).join("\n")
+  );
+  printOut(lines.length ? lines.join("\n") + "\n" : "");
+}
+
+/** The room log the flags ask for: Redis, a SQLite file, or memory (`undefined`). */
+function openRoomLog(values: ChatServerConfig, log: Logger): RoomLog | undefined {
+  if (values.store) {
+    return new SqliteRoomLog(values.store, values.history, (message) => log.error(message));
+  }
+  return undefined;
+}
+
 function main(): void {
   const { values } = loadCommand(CHAT_SERVER_COMMAND);
+  if (values.transcript) return printTranscript(values.store);
   const useConsole = !values.noConsole && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
   const color = colorWanted(Deno.stdout);
   let prompt: TerminalPrompt | null = null;
@@ -382,6 +431,7 @@ function main(): void {
   const log = new Logger(effectiveLevel(values), sink);
   const server = startChatServer({
     ...values,
+    roomLog: openRoomLog(values, log),
     webPort: parseWebPort(values.webPort),
     webOrigins: values.webOrigin.split(",").map((o) => o.trim()).filter(Boolean),
     tls: loadServerTls(values.tlsCert, values.tlsKey),

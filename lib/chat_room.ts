@@ -24,6 +24,14 @@ import { TokenBucket } from "./rate_limit.ts";
 import { Password, PASSWORD_REQUIRED, TOO_MANY_FAILURES, WRONG_PASSWORD } from "./chat_auth.ts";
 import { stripControls } from "./terminal.ts";
 import { FailureBudget } from "./failure_budget.ts";
+import {
+  historyStamp,
+  type LogEntry,
+  type LogStatus,
+  MemoryRoomLog,
+  type RoomDirectory,
+  type RoomLog,
+} from "./room_log.ts";
 
 /** What the room needs from a transport for one client. */
 export interface MemberLink {
@@ -74,6 +82,8 @@ export interface Member {
   failures: number;
   /** Pending answer to a wrong password. */
   authTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Lines sent while its name is being found (another instance is asked): replayed. */
+  early: string[] | null;
 }
 
 export type { LeaveReason };
@@ -98,6 +108,11 @@ export interface ChatRoomOptions {
   password?: string;
   /** Wait before answering a wrong password, in ms. Default 1000. */
   authDelayMs?: number;
+  /**
+   * The room log everything everyone sees goes through (SQLite, Redis). Default: in memory,
+   * closed with the room.
+   */
+  log?: RoomLog;
   /** Seconds a client may take to give the password; 0 = no limit. Default 30. */
   authTimeout?: number;
   /**
@@ -143,7 +158,9 @@ const HELP = [
 export class ChatRoom {
   readonly #members = new Map<number, Member>();
   readonly #byName = new Map<string, Member>();
-  readonly #history: ChatEvent[] = [];
+  readonly #roomLog: RoomLog;
+  readonly #directory: RoomDirectory;
+  readonly #ownsLog: boolean;
   readonly #maxClients: number;
   readonly #historySize: number;
   readonly #rate: number;
@@ -159,8 +176,9 @@ export class ChatRoom {
   readonly #maxPending: number;
   /** Clients still to give the password. */
   readonly #pending = new Set<Member>();
+  /** Clients waiting for a guest name from the directory. */
+  readonly #naming = new Set<Member>();
   #nextId = 1;
-  #nextGuest = 1;
   #closed = false;
 
   /** Creates an empty room. */
@@ -181,6 +199,13 @@ export class ChatRoom {
       delayMs: this.#authDelayMs,
     });
     this.#maxPending = options.maxPending ?? Math.max(16, Math.floor(this.#maxClients / 4));
+    this.#ownsLog = !options.log;
+    this.#roomLog = options.log ?? new MemoryRoomLog(this.#historySize);
+    this.#directory = this.#roomLog.directory;
+    this.#roomLog.open({
+      deliver: (entry) => this.#deliver(entry),
+      status: (status, detail) => this.#logStatus(status, detail),
+    });
     const limits = [this.#idleMs, this.#password ? this.#authTimeoutMs : 0].filter((ms) => ms > 0);
     if (limits.length > 0) {
       const every = Math.min(1000, Math.max(10, Math.min(...limits) / 4));
@@ -193,9 +218,14 @@ export class ChatRoom {
     return this.#members.size;
   }
 
-  /** Names present, in order of arrival. */
+  /** Names present here, in order of arrival. */
   names(): string[] {
     return [...this.#members.values()].map((m) => m.name);
+  }
+
+  /** Everyone in the room: here, then on other instances. */
+  everyone(): string[] {
+    return [...this.names(), ...this.#directory.others()];
   }
 
   /**
@@ -203,7 +233,7 @@ export class ChatRoom {
    * When the room is full (or closed) the client is told so and closed; returns `null`.
    */
   join(link: MemberLink): Member | null {
-    if (this.#refuse(link, this.#pending.size)) return null;
+    if (this.#refuse(link, this.#pending.size + this.#naming.size)) return null;
     const now = performance.now();
     const member: Member = {
       id: this.#nextId++,
@@ -217,6 +247,7 @@ export class ChatRoom {
       arrived: now,
       failures: 0,
       authTimer: undefined,
+      early: null,
     };
     if (this.#password) {
       if (this.#lockedOut(member, now)) return null;
@@ -260,12 +291,34 @@ export class ChatRoom {
 
   /** Brings a member into the room: a guest name, the welcome, history, a join notice. */
   #admit(member: Member): void {
-    if (this.#refuse(member.link)) {
+    if (this.#refuse(member.link, this.#naming.size)) {
       member.gone = true;
       return;
     }
+    const taken = (name: string) => this.#byName.has(nameKey(name));
+    const name = this.#directory.guestName(taken);
+    if (typeof name === "string") return this.#enter(member, name);
+    // Another instance is asked: hold the member's lines until it has a name.
+    member.early = [];
+    this.#naming.add(member);
+    name.then((name) => {
+      this.#naming.delete(member);
+      if (member.gone || this.#closed) return this.#directory.release(name);
+      this.#enter(member, name);
+      for (const line of member.early?.splice(0) ?? []) this.receive(member, line);
+      member.early = null;
+    }, (error) => {
+      this.#naming.delete(member);
+      this.#log.error(`No name for ${member.link.peer}: ${error}`);
+      this.leave(member, "disconnected");
+      member.link.close("busy");
+    });
+  }
+
+  /** A named member enters: the welcome, history, and the others are told. */
+  #enter(member: Member, name: string): void {
     member.admitted = true;
-    member.name = this.#freeGuestName();
+    member.name = name;
     this.#members.set(member.id, member);
     this.#byName.set(nameKey(member.name), member);
     if (this.#log.enabled("info")) {
@@ -273,11 +326,13 @@ export class ChatRoom {
         `${member.name} joined from ${member.link.peer} (${this.#members.size} online)`,
       );
     }
-
+    const history = this.#roomLog.recent(this.#historySize).map((entry) =>
+      event({ type: "history", stamp: historyStamp(entry.at), event: entry.event as RoomEvent })
+    );
     // One unit, so a long history replay is not mistaken for a client that stopped reading.
-    member.link.send([event(this.#welcome(member)), ...this.#history.map(event)]);
+    member.link.send([event(this.#welcome(member)), ...history]);
     if (this.#members.size <= ANNOUNCE_LIMIT) {
-      this.#broadcast({ type: "join", name: member.name }, member, false);
+      this.#broadcast({ type: "join", name: member.name }, member);
     }
   }
 
@@ -289,12 +344,14 @@ export class ChatRoom {
       if (others.length === WELCOME_NAMES) break;
       others.push(other.name);
     }
+    const elsewhere = this.#directory.others();
+    others.push(...elsewhere.slice(0, WELCOME_NAMES - others.length));
     return {
       type: "welcome",
       version: PROTOCOL_VERSION,
       name: member.name,
       others,
-      count: this.#members.size - 1,
+      count: this.#members.size - 1 + elsewhere.length,
     };
   }
 
@@ -363,6 +420,7 @@ export class ChatRoom {
   /** Handles one line a member sent (raw: it is sanitised here). */
   receive(member: Member, raw: string): void {
     if (member.gone) return;
+    if (member.early) return void member.early.push(raw);
     const now = performance.now();
     member.lastActive = now;
     const clean = stripControls(raw);
@@ -387,7 +445,7 @@ export class ChatRoom {
     if (text.startsWith("/") && !text.startsWith("//")) return this.#command(member, text);
     const message = text.startsWith("//") ? text.slice(1) : text;
     if (this.#log.enabled("debug")) this.#log.debug(`${member.name}: ${preview(message)}`);
-    this.#broadcast({ type: "message", from: member.name, text: message }, member, true);
+    this.#broadcast({ type: "message", from: member.name, text: message }, member);
   }
 
   /** Tells a member its line was too long and dropped (the transport detects it). */
@@ -402,6 +460,11 @@ export class ChatRoom {
    * link is closed unless the transport already lost it (`disconnected`, `slow`).
    */
   leave(member: Member, reason: LeaveReason): void {
+    this.#remove(member, reason, true);
+  }
+
+  /** {@linkcode leave}; the others are told when `announce` (not for a kick from elsewhere). */
+  #remove(member: Member, reason: LeaveReason, announce: boolean): void {
     if (member.gone) return;
     member.gone = true;
     if (!member.admitted) {
@@ -415,6 +478,7 @@ export class ChatRoom {
     }
     this.#members.delete(member.id);
     this.#byName.delete(nameKey(member.name));
+    this.#directory.release(member.name);
     if (this.#log.enabled("info")) {
       this.#log.info(`${member.name} (${member.link.peer}) left: ${reason}`);
     }
@@ -424,8 +488,10 @@ export class ChatRoom {
     }
     if (reason === "idle") this.#notice(member, "You were disconnected for being idle.");
     if (reason !== "disconnected" && reason !== "slow") member.link.close(reason);
-    if (reason !== "shutdown" && this.#members.size < ANNOUNCE_LIMIT) {
-      this.#broadcast({ type: "leave", name: member.name, reason }, member, false);
+    // At shutdown everyone here is leaving; only other instances need to be told.
+    const told = reason !== "shutdown" || this.#roomLog.shared;
+    if (announce && told && this.#members.size < ANNOUNCE_LIMIT) {
+      this.#broadcast({ type: "leave", name: member.name, reason }, member);
     }
   }
 
@@ -433,15 +499,20 @@ export class ChatRoom {
   say(text: string): void {
     const clean = stripControls(text).trim();
     if (clean !== "") {
-      this.#broadcast({ type: "message", from: SERVER_NAME, text: clean }, null, true);
+      this.#broadcast({ type: "message", from: SERVER_NAME, text: clean }, null);
     }
   }
 
   /** Removes a member by name (case-insensitive). Returns whether someone was removed. */
   kick(name: string): boolean {
     const member = this.#byName.get(nameKey(name));
-    if (!member) return false;
-    this.leave(member, "kicked");
+    if (member) {
+      this.leave(member, "kicked");
+      return true;
+    }
+    if (!this.#directory.elsewhere(name)) return false;
+    // On another instance: the leave goes through the log, and that instance removes them.
+    this.#broadcast({ type: "leave", name, reason: "kicked" }, null);
     return true;
   }
 
@@ -451,10 +522,11 @@ export class ChatRoom {
     this.#closed = true;
     clearInterval(this.#sweeper);
     const bytes = event({ type: "notice", text: notice.replace(/^\* /, "") });
-    for (const member of [...this.#members.values(), ...this.#pending]) {
+    for (const member of [...this.#members.values(), ...this.#pending, ...this.#naming]) {
       member.link.send(bytes);
       this.leave(member, "shutdown");
     }
+    if (this.#ownsLog) void this.#roomLog.close();
   }
 
   #quit(member: Member): void {
@@ -468,14 +540,10 @@ export class ChatRoom {
       case "/nick":
         return this.#nick(member, arg);
       case "/who":
-        return this.#tell(member, {
-          type: "who",
-          names: [...this.#members.values()].map((m) => m.name),
-          you: member.name,
-        });
+        return this.#tell(member, { type: "who", names: this.everyone(), you: member.name });
       case "/me":
         if (arg === "") return this.#error(member, "usage", "usage: /me ACTION");
-        return this.#broadcast({ type: "action", from: member.name, text: arg }, member, true);
+        return this.#broadcast({ type: "action", from: member.name, text: arg }, member);
       case "/msg":
         return this.#private(member, arg);
       case "/help":
@@ -500,13 +568,37 @@ export class ChatRoom {
       return this.#error(member, "name-taken", `the name ${name} is taken`);
     }
     if (name === member.name) return this.#notice(member, `you are already ${name}`);
+    if (nameKey(name) === nameKey(member.name)) return this.#rename(member, name);
+    const claimed = this.#directory.claim(name);
+    if (typeof claimed === "boolean") return this.#claimed(member, name, claimed);
+    claimed.then(
+      (ok) => this.#claimed(member, name, ok),
+      () => this.#claimed(member, name, false),
+    );
+  }
+
+  /** The directory answered whether `name` was free everywhere. */
+  #claimed(member: Member, name: string, ok: boolean): void {
+    const holder = this.#byName.get(nameKey(name));
+    if (ok && (member.gone || (holder && holder !== member))) {
+      // Taken here meanwhile, or the member left while the directory was asked.
+      this.#directory.release(name);
+      ok = false;
+      if (member.gone) return;
+    }
+    if (!ok) return this.#error(member, "name-taken", `the name ${name} is taken`);
+    this.#rename(member, name);
+  }
+
+  #rename(member: Member, name: string): void {
     const old = member.name;
     this.#byName.delete(nameKey(old));
+    if (nameKey(old) !== nameKey(name)) this.#directory.release(old);
     member.name = name;
     this.#byName.set(nameKey(name), member);
     this.#log.info(`${old} is now known as ${name}`);
     this.#tell(member, { type: "rename", from: old, to: name, you: true });
-    this.#broadcast({ type: "rename", from: old, to: name }, member, false);
+    this.#broadcast({ type: "rename", from: old, to: name }, member);
   }
 
   #private(member: Member, arg: string): void {
@@ -515,24 +607,58 @@ export class ChatRoom {
     const text = space === -1 ? "" : arg.slice(space + 1).trim();
     if (to === "" || text === "") return this.#error(member, "usage", "usage: /msg NAME TEXT");
     const target = this.#byName.get(nameKey(to));
-    if (!target) {
+    if (target) {
+      this.#tell(target, { type: "private", from: member.name, to: target.name, text });
+    } else if (this.#directory.elsewhere(to)) {
+      // Through the log to the instance where they are; it delivers to them alone.
+      this.#broadcast({ type: "private", from: member.name, to, text }, member);
+    } else {
       return this.#error(member, "no-such-member", `no one called ${preview(to, 32)} is here`);
     }
-    this.#tell(target, { type: "private", from: member.name, to: target.name, text });
-    this.#tell(member, { type: "private", from: member.name, to: target.name, text, sent: true });
+    this.#tell(member, {
+      type: "private",
+      from: member.name,
+      to: target?.name ?? to,
+      text,
+      sent: true,
+    });
   }
 
-  /** Sends `event` to everyone but `except`; records it in history when `remember`. */
-  #broadcast(event: ChatEvent, except: Member | null, remember: boolean): void {
-    const out = new Outgoing(event);
-    for (const member of this.#members.values()) {
-      if (member !== except) member.link.send(out);
+  /** What everyone must see goes through the log; `except` does not get it back. */
+  #broadcast(event: ChatEvent, except: Member | null): void {
+    this.#roomLog.append({ except: except?.id ?? 0, event });
+  }
+
+  /** An entry of the log, ours or another instance's: delivered to the members here. */
+  #deliver(entry: LogEntry): void {
+    const what = entry.event;
+    const ours = entry.origin === this.#roomLog.instance;
+    if (what.type === "private") {
+      const target = ours ? null : this.#byName.get(nameKey(what.to));
+      if (target) this.#tell(target, { ...what, to: target.name });
+      return;
     }
-    if (remember && this.#historySize > 0) {
-      this.#history.push({ type: "history", stamp: clock(), event: event as RoomEvent });
-      if (this.#history.length > this.#historySize) this.#history.shift();
+    if (what.type === "leave" && what.reason === "kicked" && !ours) {
+      // Kicked by an operator elsewhere: if they are here, they go, without a second notice.
+      const member = this.#byName.get(nameKey(what.name));
+      if (member) this.#remove(member, "kicked", false);
+    }
+    const out = new Outgoing(what);
+    for (const member of this.#members.values()) {
+      if (!ours || member.id !== entry.except) member.link.send(out);
     }
     this.#observer?.(out);
+  }
+
+  /** The log lost, or found again, the other instances: everyone here is told once. */
+  #logStatus(status: LogStatus, detail: string): void {
+    if (status === "connected") return;
+    this.#log.warn(`Room log ${status}: ${detail}`);
+    const text = status === "lost"
+      ? "the link to the other chat servers is lost; until it is back you are talking to this server's members only"
+      : "the link to the other chat servers is back";
+    const out = event({ type: "notice", text });
+    for (const member of this.#members.values()) member.link.send(out);
   }
 
   #tell(member: Member, what: ChatEvent): void {
@@ -550,13 +676,6 @@ export class ChatRoom {
   /** A step of logging in; `line` is the text line as a TCP client sees it (`* ...`). */
   #auth(member: Member, state: AuthState, line: string): void {
     this.#tell(member, { type: "auth", state, text: line.replace(/^\* /, "") });
-  }
-
-  #freeGuestName(): string {
-    // Guest names cannot be taken with /nick, but skip any in use just the same.
-    let name = `guest-${this.#nextGuest++}`;
-    while (this.#byName.has(nameKey(name))) name = `guest-${this.#nextGuest++}`;
-    return name;
   }
 
   #dropIdle(): void {
@@ -582,9 +701,4 @@ function isLeaving(text: string): boolean {
 
 function event(what: ChatEvent): Outgoing {
   return new Outgoing(what);
-}
-
-function clock(): string {
-  const now = new Date();
-  return `${String(now.getHours()).padStart(2, "0")}:${String(now.getMinutes()).padStart(2, "0")}`;
 }

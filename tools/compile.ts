@@ -33,7 +33,8 @@ export interface Role {
 /**
  * Reading is not scoped to `.env`: the roles also read the files their flags name (TLS
  * certificate and key, `--ca`, `--password-file`), which can be anywhere, and a compiled
- * binary cannot be given more later. They never write, run programs or read other variables.
+ * binary cannot be given more later. Only the chat server writes (its `--store` file, which
+ * can be anywhere too); none runs programs or reads other variables.
  */
 const READ = "--allow-read";
 const SERVER_ENV = "SERVER_HOST,SERVER_PORT,LOG_LEVEL,TLS_CERT,TLS_KEY";
@@ -56,8 +57,9 @@ export const ROLES: readonly Role[] = [
     script: "chat_server.ts",
     permissions: [
       "--allow-net",
-      `--allow-env=${SERVER_ENV},CHAT_PASSWORD,WEB_PORT,WEB_ORIGIN`,
+      `--allow-env=${SERVER_ENV},CHAT_PASSWORD,WEB_PORT,WEB_ORIGIN,CHAT_STORE,REDIS_URL`,
       READ,
+      "--allow-write", // the --store file, wherever the operator keeps it
     ],
     include: ["web"], // the page served by --web-port
   },
