@@ -12,6 +12,7 @@
  * client that costs far less CPU per request than the servers, so on two cores the server
  * under test is the limit. Beside every figure: the server's CPU and the load generator's,
  * so a reader can check which one was the limit. Every server is a fresh process per run.
+ * In the mixed chat run, some of the room's members are WebSockets (`bench/ws_members.ts`).
  *
  * @module
  */
@@ -26,6 +27,8 @@ interface Server {
   label: string;
   /** `deno` arguments, without the port. */
   args: string[];
+  /** Also serve chat_server.ts's WebSocket (`--web-port`) on a free port. */
+  web?: boolean;
 }
 
 function permissionsOf(role: string): string[] {
@@ -77,6 +80,10 @@ const CHAT_OURS: Server = {
     "--port",
   ],
 };
+/** The chat server with its WebSocket too, for the run with members on the web. */
+const CHAT_WEB: Server = { ...CHAT_OURS, web: true };
+/** Members on the WebSocket in that run (of 100). */
+const WEB_MEMBERS = 20;
 const CHAT_BARE: Server = {
   label: "bare chat",
   args: ["run", "--allow-net", `${ROOT}bench/chat_baseline.ts`],
@@ -111,12 +118,16 @@ async function rssKiB(pid: number): Promise<number> {
 interface Running {
   pid: number;
   port: number;
+  /** The WebSocket's port, if `web`; else 0. */
+  webPort: number;
   stop(): Promise<void>;
 }
 
 /** Starts a server on a free port, with the open-file limit raised, and waits until it accepts. */
 async function start(server: Server): Promise<Running> {
   const port = freePort();
+  let webPort = 0;
+  while (server.web && (webPort === 0 || webPort === port)) webPort = freePort();
   const deno = Deno.execPath();
   // `ulimit -n` as high as the hard limit allows: 10,000 connections need 10,000 descriptors.
   const child = new Deno.Command("sh", {
@@ -127,22 +138,26 @@ async function start(server: Server): Promise<Running> {
       deno,
       ...server.args,
       String(port),
+      ...(webPort ? ["--web-port", String(webPort)] : []),
     ],
     stdin: "null",
     stdout: "null",
     stderr: "null",
   }).spawn();
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 25));
+  for (const listening of webPort ? [port, webPort] : [port]) {
+    for (let i = 0; i < 200; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: listening })).close();
+        break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
     }
   }
   return {
     pid: child.pid,
     port,
+    webPort,
     async stop() {
       try {
         child.kill("SIGKILL");
@@ -201,6 +216,71 @@ async function measure(server: Server, args: (port: number) => string[]): Promis
   }
 }
 
+/**
+ * The chat run with `web` of its members on the WebSocket: `bench/ws_members.ts` joins them
+ * all, then the load generator (`args`, stamping lines with CLOCK_REALTIME) runs its TCP
+ * members; when it is done, the web members are told how many lines were sent and stop.
+ * Both results carry the server's CPU use; each its own generator's as `loadgen_cpu_s`.
+ */
+async function measureWeb(
+  args: (port: number) => string[],
+  web: number,
+  senders: number,
+  rate: number,
+  duration: number,
+): Promise<{ tcp: Json; web: Json }> {
+  const running = await start(CHAT_WEB);
+  const members = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      `${ROOT}bench/ws_members.ts`,
+      ...[running.webPort, web, duration, senders, rate].map(String),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = members.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const line = async (n: number): Promise<Json> => {
+    while (text.split("\n").length <= n) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`ws_members.ts stopped early: ${JSON.stringify(text)}`);
+      text += value;
+    }
+    return JSON.parse(text.split("\n")[n - 1]);
+  };
+  try {
+    const { ready } = await line(1);
+    if (ready !== web) throw new Error(`only ${ready} of ${web} WebSocket members joined`);
+    const cpu0 = await cpuSeconds(running.pid);
+    const webCpu0 = await cpuSeconds(members.pid);
+    const t0 = performance.now();
+    const tcp = await loadgen([...args(running.port), "realtime"]);
+    const wall = (performance.now() - t0) / 1000;
+    const serverCpu = (await cpuSeconds(running.pid)) - cpu0;
+    const webCpu = (await cpuSeconds(members.pid)) - webCpu0;
+    const writer = members.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(`${tcp.sent}\n`));
+    await writer.close();
+    const result = await line(2);
+    return {
+      tcp: { ...tcp, server_cpu_s: serverCpu, wall_s: wall },
+      web: { ...result, loadgen_cpu_s: webCpu, server_cpu_s: serverCpu, wall_s: wall },
+    };
+  } finally {
+    try {
+      members.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await reader.cancel().catch(() => {});
+    await members.status;
+    await running.stop();
+  }
+}
+
 /** RSS of `server` holding `count` idle connections (greeted ones, for the chat). */
 async function memory(server: Server, count: number, greet: boolean): Promise<Json> {
   const running = await start(server);
@@ -235,7 +315,8 @@ async function memory(server: Server, count: number, greet: boolean): Promise<Js
 
 const fmt = (n: number, digits = 0): string =>
   Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits }) : "-";
-const pct = (cpu: number, wall: number): string => `${fmt((cpu / wall) * 100)}%`;
+const pct = (cpu: number, wall: number): string =>
+  Number.isFinite(cpu / wall) ? `${fmt((cpu / wall) * 100)}%` : "-";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -316,27 +397,72 @@ async function main(): Promise<void> {
       "Chat fan-out (10 senders, server --rate 0): deliveries/s, end-to-end latency (ms), lost/dup/reordered",
     );
     print(
+      `mixed: chat_server.ts with ${WEB_MEMBERS} of the 100 members on its WebSocket ` +
+        "(bench/ws_members.ts, its CPU under gen); the senders are TCP members",
+    );
+    print(
       "server          clients rate/s  offered/s  delivered/s   p50     p99  lost dup reord   srv   gen",
     );
+    const row = (label: string, clients: number, rate: number, r: Json): void =>
+      print(
+        `${label.padEnd(15)} ${String(clients).padStart(7)} ${String(rate).padStart(6)} ` +
+          `${fmt(r.offered_per_s).padStart(10)} ${fmt(r.deliveries_per_s).padStart(12)} ` +
+          `${fmt(r.p50_ms, 2).padStart(6)} ${fmt(r.p99_ms, 2).padStart(7)} ${
+            fmt(r.lost).padStart(5)
+          } ` +
+          `${fmt(r.duplicated).padStart(3)} ${fmt(r.reordered).padStart(5)} ` +
+          `${pct(r.server_cpu_s, r.wall_s).padStart(5)} ${
+            pct(r.loadgen_cpu_s, r.wall_s).padStart(5)
+          }`,
+      );
     for (const [clients, rate] of [[100, 1000], [1000, 100]]) {
+      const args = (members: number) => (port: number): string[] => [
+        "chat",
+        String(port),
+        String(members),
+        String(duration),
+        "10",
+        String(rate),
+      ];
       for (const server of [CHAT_OURS, CHAT_BARE]) {
-        const r = await measure(
-          server,
-          (port) => ["chat", String(port), String(clients), String(duration), "10", String(rate)],
-        );
+        const r = await measure(server, args(clients));
         chat.push({ server: server.label, clients, rate, ...r });
-        print(
-          `${server.label.padEnd(15)} ${String(clients).padStart(7)} ${String(rate).padStart(6)} ` +
-            `${fmt(r.offered_per_s).padStart(10)} ${fmt(r.deliveries_per_s).padStart(12)} ` +
-            `${fmt(r.p50_ms, 2).padStart(6)} ${fmt(r.p99_ms, 2).padStart(7)} ${
-              fmt(r.lost).padStart(5)
-            } ` +
-            `${fmt(r.duplicated).padStart(3)} ${fmt(r.reordered).padStart(5)} ` +
-            `${pct(r.server_cpu_s, r.wall_s).padStart(5)} ${
-              pct(r.loadgen_cpu_s, r.wall_s).padStart(5)
-            }`,
-        );
+        row(server.label, clients, rate, r);
       }
+      if (clients !== 100) continue;
+      // The same load with some members on the WebSocket: one room, two transports.
+      const { tcp, web } = await measureWeb(
+        args(clients - WEB_MEMBERS),
+        WEB_MEMBERS,
+        10,
+        rate,
+        duration,
+      );
+      const sum = (key: string): number => tcp[key] + web[key];
+      const total: Json = {
+        offered_per_s: sum("offered_per_s"),
+        deliveries_per_s: sum("deliveries_per_s"),
+        lost: sum("lost"),
+        duplicated: sum("duplicated"),
+        reordered: sum("reordered"),
+        errors: sum("errors"),
+        server_cpu_s: tcp.server_cpu_s,
+        loadgen_cpu_s: sum("loadgen_cpu_s"),
+        wall_s: tcp.wall_s,
+      };
+      row("mixed: TCP", clients - WEB_MEMBERS, rate, { ...tcp, server_cpu_s: NaN });
+      row("mixed: web", WEB_MEMBERS, rate, { ...web, server_cpu_s: NaN });
+      row("mixed: total", clients, rate, total);
+      results.chat_web = {
+        server: CHAT_WEB.label,
+        clients,
+        tcp_members: clients - WEB_MEMBERS,
+        web_members: WEB_MEMBERS,
+        rate,
+        tcp,
+        web,
+        total,
+      };
     }
     results.chat = chat;
   }

@@ -6,7 +6,10 @@
 //
 //   loadgen echo-oneshot   PORT CONNS SECONDS   connect, send a line, read the reply, close
 //   loadgen echo-keepalive PORT CONNS SECONDS   request/response on CONNS open connections
-//   loadgen chat PORT CONNS SECONDS SENDERS RATE  SENDERS of CONNS send RATE lines/s each
+//   loadgen chat PORT CONNS SECONDS SENDERS RATE [realtime]
+//                                               SENDERS of CONNS send RATE lines/s each;
+//                                               "realtime": stamp lines with CLOCK_REALTIME
+//                                               (for members in other programs to read)
 //   loadgen idle PORT CONNS SECONDS [greet]     hold CONNS open; "greet": count those greeted
 //
 // Prints one JSON object on stdout. 127.0.0.1 only.
@@ -49,12 +52,20 @@ static size_t nlat, caplat;
 static uint64_t requests, errors, dup_count, reordered, received;
 static int64_t *sent;  // chat: lines sent per sender
 static int64_t maxseq;
+static int realtime;  // chat: lines stamped with CLOCK_REALTIME instead of CLOCK_MONOTONIC
 static int connecting;  // connects under way (a burst past the listen backlog waits for SYN retries)
 #define MAX_CONNECTING 256
 
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+// The clock of a chat line's stamp.
+static int64_t stamp_ns(void) {
+  struct timespec ts;
+  clock_gettime(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
@@ -121,7 +132,7 @@ static void chat_line(conn_t *c, char *line, int len) {
   int64_t seq = parse_int(&p), t = parse_int(&p);
   if (s < 0 || s >= senders || seq >= maxseq) return;
   received++;
-  record(now_ns() - t);
+  record(stamp_ns() - t);
   uint64_t *bits = c->seen + (size_t)s * (maxseq / 64 + 1);
   if (bits[seq / 64] & (1ULL << (seq % 64))) dup_count++;
   bits[seq / 64] |= 1ULL << (seq % 64);
@@ -208,7 +219,7 @@ static int run_loop(int64_t until, int64_t deadline, int chat_senders_from) {
         conn_t *c = &conns[s];
         while (sent[s] < due && sent[s] < maxseq && c->st == READING) {
           char line[96];
-          int n = snprintf(line, sizeof line, "b %d %lld %lld\n", s, (long long)sent[s], (long long)now_ns());
+          int n = snprintf(line, sizeof line, "b %d %lld %lld\n", s, (long long)sent[s], (long long)stamp_ns());
           if (write(c->fd, line, n) != n) break;  // socket full: try again next turn
           sent[s]++;
         }
@@ -242,6 +253,7 @@ int main(int argc, char **argv) {
   seconds = atoi(argv[4]);
   senders = argc > 5 ? atoi(argv[5]) : 0;
   rate = argc > 6 ? atoi(argv[6]) : 0;
+  realtime = argc > 7 && !strcmp(argv[7], "realtime");
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
