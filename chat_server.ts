@@ -310,6 +310,13 @@ export const CHAT_SERVER_COMMAND = {
       description:
         "keep the room's log in this SQLite file: history and transcript survive restarts",
     },
+    redis: {
+      type: "string",
+      default: "",
+      env: "REDIS_URL",
+      valueName: "URL",
+      description: "share the room with every server on this Redis (redis://127.0.0.1:6379)",
+    },
     transcript: {
       type: "boolean",
       default: false,
@@ -411,14 +418,22 @@ function printTranscript(store: string): void {
 }
 
 /** The room log the flags ask for: Redis, a SQLite file, or memory (`undefined`). */
-function openRoomLog(values: ChatServerConfig, log: Logger): RoomLog | undefined {
+async function openRoomLog(values: ChatServerConfig, log: Logger): Promise<RoomLog | undefined> {
+  if (values.redis && values.store) {
+    throw new UsageError("--redis and --store exclude each other: the Redis stream is the log");
+  }
+  if (values.redis) {
+    // Loaded only now, so the server runs offline on a bare deno without --redis.
+    const { connectRedisRoomLog } = await import("./lib/room_log_redis.ts");
+    return await connectRedisRoomLog({ url: values.redis, history: values.history, logger: log });
+  }
   if (values.store) {
     return new SqliteRoomLog(values.store, values.history, (message) => log.error(message));
   }
   return undefined;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = loadCommand(CHAT_SERVER_COMMAND);
   if (values.transcript) return printTranscript(values.store);
   const useConsole = !values.noConsole && Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
@@ -429,9 +444,10 @@ function main(): void {
   const sink: LogSink = (line) =>
     prompt && stderrOnTerminal ? prompt.print(line) : stderrSink(line);
   const log = new Logger(effectiveLevel(values), sink);
+  const roomLog = await openRoomLog(values, log);
   const server = startChatServer({
     ...values,
-    roomLog: openRoomLog(values, log),
+    roomLog,
     webPort: parseWebPort(values.webPort),
     webOrigins: values.webOrigin.split(",").map((o) => o.trim()).filter(Boolean),
     tls: loadServerTls(values.tlsCert, values.tlsKey),
