@@ -8,7 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { ROLES } from "../tools/compile.ts";
-import { haveTool, LineClient, runDeno, Spawned, withTimeout } from "./helpers.ts";
+import { type ChatServer, startChatServer } from "../chat_server.ts";
+import { connectRedisRoomLog } from "../lib/room_log_redis.ts";
+import { captureLog, haveTool, LineClient, runDeno, Spawned, withTimeout } from "./helpers.ts";
 import { startRedis } from "./redis_fixture.ts";
 
 const hasNc = haveTool("nc");
@@ -226,5 +228,37 @@ Deno.test("scale out: names across instances, /msg across, a killed instance lea
     for (const client of clients) client.close();
     await stopAll(servers);
     await withTimeout(redis.stop(), 10000, "redis to stop");
+  }
+});
+
+Deno.test("scale out: the welcome lists who is on other servers; /kick reaches them", async () => {
+  const redis = await startRedis();
+  if (!redis) return;
+  const servers: ChatServer[] = [];
+  const clients: LineClient[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const roomLog = await connectRedisRoomLog({ url: redis.url, history: 0 });
+      servers.push(startChatServer({ port: 0, history: 0, roomLog, logger: captureLog().logger }));
+    }
+    const ann = await LineClient.connect(servers[0].addr);
+    clients.push(ann);
+    const annName = (await ann.readLine())?.match(/guest-\d+/)?.[0];
+    assert.equal(await ann.readLine(), "* You are the only one here.");
+    const bob = await LineClient.connect(servers[1].addr);
+    clients.push(bob);
+    const bobName = (await bob.readLine())?.match(/guest-\d+/)?.[0];
+    assert.equal(await bob.readLine(), `* 1 other here: ${annName}`);
+    assert.equal(await ann.readLine(), `* ${bobName} joined`);
+    // The operator of the first server removes a member of the second.
+    assert.ok(servers[0].room.kick(String(bobName)));
+    assert.deepEqual(await bob.readToEnd(), [`* You were removed from the room by Server.`]);
+    assert.equal(await ann.readLine(), `* ${bobName} was removed by Server`);
+    assert.equal(servers[1].room.size, 0);
+    assert.equal(servers[0].room.kick("nobody-here"), false);
+  } finally {
+    for (const client of clients) client.close();
+    for (const server of servers) await server.close();
+    await redis.stop();
   }
 });
