@@ -43,6 +43,7 @@ import { OutputQueue } from "./lib/output_queue.ts";
 import { TokenBucket } from "./lib/rate_limit.ts";
 import { colorWanted, paint } from "./lib/terminal.ts";
 import { TerminalPrompt } from "./lib/terminal_prompt.ts";
+import { settleWithin } from "./lib/time.ts";
 
 /** Options of {@linkcode startChatClient}. */
 export interface ChatClientOptions {
@@ -302,12 +303,7 @@ function isLeave(line: string): boolean {
  */
 async function waitForClose(client: ChatClient): Promise<void> {
   await Promise.race([client.flushed(), client.closed]);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    client.closed,
-    new Promise<void>((resolve) => timer = setTimeout(resolve, GOODBYE_WAIT_MS)),
-  ]);
-  clearTimeout(timer);
+  await settleWithin(client.closed, GOODBYE_WAIT_MS);
   client.close();
 }
 

@@ -48,7 +48,7 @@ import {
   SILENCE,
 } from "./lib/net.ts";
 import { addressKey, AddressLimit } from "./lib/address_limit.ts";
-import { formatTimestamp } from "./lib/time.ts";
+import { formatTimestamp, settleWithin } from "./lib/time.ts";
 import { certificateWarnings, loadServerTls, type ServerTls } from "./lib/tls.ts";
 
 /** Options of {@linkcode startServer}; every field has the CLI's default. */
@@ -314,12 +314,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
       c.phase = "closing";
       c.conn.closeWrite().catch(() => {}).finally(() => closeQuietly(c.conn));
     }
-    let graceTimer: ReturnType<typeof setTimeout> | undefined;
-    const grace = new Promise<void>((resolve) => {
-      graceTimer = setTimeout(resolve, SHUTDOWN_GRACE_MS);
-    });
-    await Promise.race([Promise.all(handlers), grace]);
-    clearTimeout(graceTimer);
+    await settleWithin(Promise.all(handlers), SHUTDOWN_GRACE_MS);
     for (const c of connections) closeQuietly(c.conn);
     for (const conn of stragglers) closeQuietly(conn);
     await Promise.all(handlers);

@@ -22,6 +22,7 @@ import {
 } from "./net.ts";
 import { concat, OutputQueue, PacedFlusher } from "./output_queue.ts";
 import type { ServerTls } from "./tls.ts";
+import { settleWithin } from "./time.ts";
 import { addressKey, type AddressLimit, tooManyText } from "./address_limit.ts";
 import { Outgoing } from "./chat_frames.ts";
 
@@ -68,13 +69,6 @@ const tooManyLine = (max: number): Uint8Array =>
 /** The text lines of several events, as one buffer. */
 function linesOf(outs: readonly Outgoing[]): Uint8Array {
   return outs.length === 1 ? outs[0].line : concat(outs.map((out) => out.line));
-}
-
-/** Waits for `queue` to empty, at most `ms`. */
-async function drainWithin(queue: OutputQueue, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([queue.drained(), new Promise((resolve) => timer = setTimeout(resolve, ms))]);
-  clearTimeout(timer);
 }
 
 /** Listens on TCP and joins every connection to `room`. */
@@ -153,7 +147,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     } finally {
       if (member && !member.gone) room.leave(member, "disconnected");
       // A client that only half-closed (`nc -N`) still reads: let its replies go out first.
-      if (ended) await drainWithin(queue, LINGER_MS);
+      if (ended) await settleWithin(queue.drained(), LINGER_MS);
       clearTimeout(lingerTimer);
       closeQuietly(conn);
       if (log.enabled("debug")) log.debug(`Connection from ${peer} closed`);
@@ -200,12 +194,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     },
     stopAccepting: () => accepting.stop(),
     async closeAll(ms: number) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, ms);
-      });
-      await Promise.race([Promise.all(open.values()), grace]);
-      clearTimeout(timer);
+      await settleWithin(Promise.all(open.values()), ms);
       for (const conn of open.keys()) closeQuietly(conn);
       await Promise.all(open.values());
       flusher.close();

@@ -20,6 +20,7 @@ import { FatalError } from "./cli.ts";
 import type { Logger } from "./log.ts";
 import { errorText, formatAddress, normalizeHost } from "./net.ts";
 import type { ServerTls } from "./tls.ts";
+import { settleWithin } from "./time.ts";
 import { CLOSE, joinWebSocket } from "./chat_ws.ts";
 
 /** Settings of {@linkcode serveChatWeb}. */
@@ -230,12 +231,7 @@ export function serveChatWeb(room: ChatRoom, options: ChatWebOptions): ChatWebTr
       return Promise.resolve();
     },
     async closeAll(ms: number) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, ms);
-      });
-      await Promise.race([Promise.all(open.values()), grace]);
-      clearTimeout(timer);
+      await settleWithin(Promise.all(open.values()), ms);
       for (const socket of open.keys()) socket.close(CLOSE.goingAway);
       // Ends the HTTP server and with it any WebSocket whose peer never answered the close.
       await server.shutdown();

@@ -150,25 +150,39 @@ export class RecentHistory {
   }
 }
 
-/** The log in memory: the default, one process, delivering synchronously inside `append`. */
+/** Where a {@linkcode MemoryRoomLog} starts: for an engine that keeps the log elsewhere too. */
+export interface MemoryStart {
+  /** The id of the first entry appended. Default 1. */
+  next?: number;
+  /** History entries from before (oldest first). */
+  history?: readonly LogEntry[];
+}
+
+/**
+ * The log in memory: the default, one process, delivering synchronously inside `append`. An
+ * engine that also keeps the log elsewhere (SQLite) extends it.
+ */
 export class MemoryRoomLog implements RoomLog {
   readonly instance = "local";
   readonly directory: RoomDirectory = new LocalDirectory();
   readonly shared = false;
   readonly #history: RecentHistory;
   #subscriber: LogSubscriber | null = null;
-  #next = 1;
+  #next: number;
 
   /** Keeps the last `history` messages for arrivals. */
-  constructor(history: number) {
+  constructor(history: number, start: MemoryStart = {}) {
     this.#history = new RecentHistory(history);
+    for (const entry of start.history ?? []) this.#history.add(entry);
+    this.#next = start.next ?? 1;
   }
 
   open(subscriber: LogSubscriber): void {
     this.#subscriber = subscriber;
   }
 
-  append(entry: NewEntry): void {
+  /** Appends and delivers at once; returns the entry as delivered. */
+  append(entry: NewEntry): LogEntry {
     const full: LogEntry = {
       id: String(this.#next++),
       at: Date.now(),
@@ -178,6 +192,7 @@ export class MemoryRoomLog implements RoomLog {
     };
     this.#history.add(full);
     this.#subscriber?.deliver(full);
+    return full;
   }
 
   recent(n: number): LogEntry[] {

@@ -16,15 +16,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FatalError } from "./cli.ts";
 import type { ChatEvent } from "./chat_frames.ts";
 import { errorText } from "./net.ts";
-import {
-  LocalDirectory,
-  type LogEntry,
-  type LogSubscriber,
-  type NewEntry,
-  RecentHistory,
-  type RoomDirectory,
-  type RoomLog,
-} from "./room_log.ts";
+import { type LogEntry, MemoryRoomLog, type NewEntry } from "./room_log.ts";
 
 /** The file's layout version, in `meta`. */
 const SCHEMA = 1;
@@ -98,18 +90,12 @@ function storeProblem(path: string, error: unknown): string {
   return `--store: cannot use ${path} (${text})`;
 }
 
-/** The room log in a SQLite file. */
-export class SqliteRoomLog implements RoomLog {
-  readonly instance = "local";
-  readonly directory: RoomDirectory = new LocalDirectory();
-  readonly shared = false;
+/** The room log in a SQLite file: the memory log, with every entry also written down. */
+export class SqliteRoomLog extends MemoryRoomLog {
   readonly #db: DatabaseSync;
   readonly #insert: StatementSync;
-  readonly #history: RecentHistory;
   readonly #batch: LogEntry[] = [];
   readonly #onError: (message: string) => void;
-  #subscriber: LogSubscriber | null = null;
-  #next: number;
   #closed = false;
 
   /**
@@ -117,53 +103,37 @@ export class SqliteRoomLog implements RoomLog {
    * that fails later is reported through `onError` (the room goes on in memory).
    */
   constructor(path: string, history: number, onError: (message: string) => void = () => {}) {
-    this.#onError = onError;
-    this.#db = openDatabase(path, false);
-    this.#insert = this.#db.prepare("INSERT INTO log (id, at, type, event) VALUES (?, ?, ?, ?)");
-    const last = this.#db.prepare("SELECT MAX(id) AS id FROM log").get() as { id: number | null };
-    this.#next = (last.id ?? 0) + 1;
-    this.#history = new RecentHistory(history);
-    for (const stored of readEntries(this.#db, { history, onlyHistory: true })) {
-      this.#history.add({
+    const db = openDatabase(path, false);
+    const last = db.prepare("SELECT MAX(id) AS id FROM log").get() as { id: number | null };
+    super(history, {
+      next: (last.id ?? 0) + 1,
+      history: readEntries(db, { history, onlyHistory: true }).map((stored) => ({
         id: String(stored.id),
         at: stored.at,
-        origin: this.instance,
+        origin: "local",
         except: 0,
         event: stored.event,
-      });
-    }
+      })),
+    });
+    this.#db = db;
+    this.#insert = db.prepare("INSERT INTO log (id, at, type, event) VALUES (?, ?, ?, ?)");
+    this.#onError = onError;
   }
 
-  open(subscriber: LogSubscriber): void {
-    this.#subscriber = subscriber;
+  /** Appends and delivers at once; the entries of one turn are written in one transaction. */
+  override append(entry: NewEntry): LogEntry {
+    const full = super.append(entry);
+    if (!this.#closed && this.#batch.push(full) === 1) queueMicrotask(() => this.#flush());
+    return full;
   }
 
-  append(entry: NewEntry): void {
-    if (this.#closed) return;
-    const full: LogEntry = {
-      id: String(this.#next++),
-      at: Date.now(),
-      origin: this.instance,
-      except: entry.except,
-      event: entry.event,
-    };
-    if (this.#batch.push(full) === 1) queueMicrotask(() => this.#flush());
-    this.#history.add(full);
-    this.#subscriber?.deliver(full);
-  }
-
-  recent(n: number): LogEntry[] {
-    return this.#history.last(n);
-  }
-
-  close(): Promise<void> {
+  override async close(): Promise<void> {
     if (!this.#closed) {
       this.#flush();
       this.#closed = true;
-      this.#subscriber = null;
       this.#db.close();
     }
-    return Promise.resolve();
+    await super.close();
   }
 
   /** Writes the batch in one transaction. */

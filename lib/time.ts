@@ -21,3 +21,19 @@ export function formatTimestamp(date: Date = new Date()): string {
   cachedText = text;
   return text;
 }
+
+/**
+ * Waits for `promise` to settle, or for `ms` to pass, whichever is first; never rejects. For
+ * grace periods: "let them finish, but not for longer than this".
+ */
+export async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([promise.catch(() => {}), limit]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -13,6 +13,7 @@ import {
   ownEcho,
 } from "../web/app.js";
 import { nameColor as terminalColor } from "../lib/chat_display.ts";
+import { type ChatEvent, renderLine } from "../lib/chat_frames.ts";
 
 Deno.test("nameColor matches the terminal", () => {
   for (
@@ -109,4 +110,40 @@ Deno.test("Backoff", () => {
   assert.equal(b.next(), 500);
   const j = new Backoff({ random: () => 0.999 });
   assert.ok(j.next() >= 400);
+});
+
+Deno.test("the page shows every event as the TCP line says it (history stamped shorter)", () => {
+  const events: ChatEvent[] = [
+    { type: "message", from: "ann", text: "hi <b>" },
+    { type: "message", from: "Server", text: "hello" },
+    { type: "action", from: "ann", text: "waves" },
+    { type: "private", from: "ann", to: "bob", text: "psst" },
+    { type: "private", from: "ann", to: "bob", text: "psst", sent: true },
+    { type: "join", name: "ann" },
+    ...(["bye", "disconnected", "slow", "kicked", "idle"] as const).map((reason) => ({
+      type: "leave" as const,
+      name: "ann",
+      reason,
+    })),
+    { type: "rename", from: "a", to: "b" },
+    { type: "rename", from: "a", to: "b", you: true },
+    { type: "who", names: ["a", "b"], you: "b" },
+    { type: "notice", text: "one\ntwo" },
+    { type: "error", code: "usage", text: "usage: /me ACTION" },
+    { type: "auth", state: "wrong", text: "wrong password" },
+    { type: "welcome", version: 1, name: "g", others: ["a"], count: 3 },
+  ];
+  for (const event of events) {
+    const shown = describe(event, "zed").parts.map((p: { text: string }) => p.text).join("");
+    assert.equal(shown, renderLine(event), JSON.stringify(event));
+  }
+  const history: ChatEvent = {
+    type: "history",
+    stamp: "12:34",
+    event: { type: "message", from: "a", text: "x" },
+  };
+  assert.equal(
+    describe(history, null).parts.map((p: { text: string }) => p.text).join(""),
+    renderLine(history).replace("[history ", "["),
+  );
 });
