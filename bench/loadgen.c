@@ -6,10 +6,13 @@
 //
 //   loadgen echo-oneshot   PORT CONNS SECONDS   connect, send a line, read the reply, close
 //   loadgen echo-keepalive PORT CONNS SECONDS   request/response on CONNS open connections
-//   loadgen chat PORT CONNS SECONDS SENDERS RATE [realtime]
+//   loadgen chat PORT[,PORT...] CONNS SECONDS SENDERS RATE [realtime]
 //                                               SENDERS of CONNS send RATE lines/s each;
 //                                               "realtime": stamp lines with CLOCK_REALTIME
-//                                               (for members in other programs to read)
+//                                               (for members in other programs to read);
+//                                               with several ports (one room on several
+//                                               servers), member i connects to port
+//                                               i mod (number of ports)
 //   loadgen idle PORT CONNS SECONDS [greet]     hold CONNS open; "greet": count those greeted
 //
 // Prints one JSON object on stdout. 127.0.0.1 only.
@@ -44,7 +47,9 @@ typedef struct {
 } conn_t;
 
 static enum mode mode;
-static int port, nconns, seconds, senders, rate;
+static int nconns, seconds, senders, rate;
+#define MAX_PORTS 64
+static int ports[MAX_PORTS], nports;  // chat may spread its members over several ports
 static conn_t *conns;
 static int ep;
 static int64_t *lat;
@@ -93,7 +98,7 @@ static void start(conn_t *c) {
   if (c->fd < 0) { perror("socket"); exit(1); }
   int one = 1;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ports[(c - conns) % nports])};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   c->t0 = now_ns();
   c->len = 0;
@@ -248,7 +253,16 @@ int main(int argc, char **argv) {
   }
   mode = !strcmp(argv[1], "echo-oneshot") ? ONESHOT : !strcmp(argv[1], "echo-keepalive") ? KEEPALIVE
        : !strcmp(argv[1], "chat") ? CHAT : IDLE;
-  port = atoi(argv[2]);
+  // PORT, or (chat only) PORT,PORT,...: members round-robin over them.
+  for (char *p = argv[2];; p++) {
+    if (nports == MAX_PORTS) { fprintf(stderr, "loadgen: at most %d ports\n", MAX_PORTS); return 2; }
+    ports[nports++] = atoi(p);
+    if (!(p = strchr(p, ','))) break;
+  }
+  if (nports > 1 && mode != CHAT) {
+    fprintf(stderr, "loadgen: a list of ports is for chat mode only\n");
+    return 2;
+  }
   nconns = atoi(argv[3]);
   seconds = atoi(argv[4]);
   senders = argc > 5 ? atoi(argv[5]) : 0;
