@@ -24,6 +24,8 @@ import { TokenBucket } from "./rate_limit.ts";
 import { Password, PASSWORD_REQUIRED, TOO_MANY_FAILURES, WRONG_PASSWORD } from "./chat_auth.ts";
 import { stripControls } from "./terminal.ts";
 import { FailureBudget } from "./failure_budget.ts";
+import { type AccountStore, MemoryAccountStore } from "./accounts.ts";
+import { AccountDesk } from "./chat_accounts.ts";
 import {
   historyStamp,
   type LogEntry,
@@ -84,6 +86,8 @@ export interface Member {
   authTimer: ReturnType<typeof setTimeout> | undefined;
   /** Lines sent while its name is being found (another instance is asked): replayed. */
   early: string[] | null;
+  /** The account (name key) it is logged in as, or `null`. */
+  account: string | null;
 }
 
 export type { LeaveReason };
@@ -122,6 +126,8 @@ export interface ChatRoomOptions {
   maxAuthFailures?: number;
   /** Seconds of the first lock-out of an address; each further one doubles. Default 60. */
   authLockout?: number;
+  /** Where accounts are kept. Default: in memory, for the life of the room. */
+  accounts?: AccountStore;
   /**
    * Clients that may wait for the password at once; more are turned away, so connections that
    * never log in cannot crowd out members. Default a quarter of `maxClients` (at least 16).
@@ -145,12 +151,16 @@ export const MAX_AUTH_FAILURES_PER_ADDRESS = 30;
 
 const HELP = [
   "Commands:",
-  "  /nick NAME       change your name (1-24 letters, digits, _ or -)",
-  "  /who             list who is here",
-  "  /me ACTION       describe an action: * you ACTION",
-  "  /msg NAME TEXT   private message",
-  "  /help            this list",
-  "  /quit or bye     leave",
+  "  /nick NAME            change your name (1-24 letters, digits, _ or -)",
+  "  /who                  list who is here",
+  "  /me ACTION            describe an action: * you ACTION",
+  "  /msg NAME TEXT        private message",
+  "  /register PASSWORD    keep your current name: only you can take it",
+  "  /login NAME PASSWORD  take your registered name back",
+  "  /passwd OLD NEW       change your password",
+  "  /unregister PASSWORD  give your registered name up",
+  "  /help                 this list",
+  "  /quit or bye          leave",
   "A line starting with // sends a message that starts with /.",
 ].join("\n");
 
@@ -174,6 +184,7 @@ export class ChatRoom {
   readonly #authTimeoutMs: number;
   readonly #authBudget: FailureBudget;
   readonly #maxPending: number;
+  readonly #desk: AccountDesk<Member>;
   /** Clients still to give the password. */
   readonly #pending = new Set<Member>();
   /** Clients waiting for a guest name from the directory. */
@@ -202,6 +213,15 @@ export class ChatRoom {
     this.#ownsLog = !options.log;
     this.#roomLog = options.log ?? new MemoryRoomLog(this.#historySize);
     this.#directory = this.#roomLog.directory;
+    this.#desk = new AccountDesk<Member>({
+      tell: (member, what) => this.#tell(member, what),
+      rename: (member, name, done) => this.#claimName(member, name, done),
+      holder: (name) => this.#byName.get(nameKey(name)),
+    }, {
+      store: options.accounts ?? this.#roomLog.accounts?.() ?? new MemoryAccountStore(),
+      budget: this.#authBudget,
+      logger: this.#log,
+    });
     this.#roomLog.open({
       deliver: (entry) => this.#deliver(entry),
       status: (status, detail) => this.#logStatus(status, detail),
@@ -248,6 +268,7 @@ export class ChatRoom {
       failures: 0,
       authTimer: undefined,
       early: null,
+      account: null,
     };
     if (this.#password) {
       if (this.#lockedOut(member, now)) return null;
@@ -299,14 +320,13 @@ export class ChatRoom {
     const name = this.#directory.guestName(taken);
     if (typeof name === "string") return this.#enter(member, name);
     // Another instance is asked: hold the member's lines until it has a name.
-    member.early = [];
+    this.#hold(member);
     this.#naming.add(member);
     name.then((name) => {
       this.#naming.delete(member);
       if (member.gone || this.#closed) return this.#directory.release(name);
       this.#enter(member, name);
-      for (const line of member.early?.splice(0) ?? []) this.receive(member, line);
-      member.early = null;
+      this.#release(member);
     }, (error) => {
       this.#naming.delete(member);
       this.#log.error(`No name for ${member.link.peer}: ${error}`);
@@ -503,6 +523,16 @@ export class ChatRoom {
     }
   }
 
+  /** The operator removes the account `name`; resolves to whether there was one. */
+  unregister(name: string): Promise<boolean> {
+    return this.#desk.remove(name);
+  }
+
+  /** Whether accounts outlive the process. */
+  get accountsPersist(): boolean {
+    return this.#desk.persistent;
+  }
+
   /** Removes a member by name (case-insensitive). Returns whether someone was removed. */
   kick(name: string): boolean {
     const member = this.#byName.get(nameKey(name));
@@ -551,6 +581,7 @@ export class ChatRoom {
       case "/auth":
         return this.#notice(member, "you are already in the room");
       default:
+        if (this.#desk.command(member, word.toLowerCase(), arg)) return;
         this.#error(
           member,
           "unknown-command",
@@ -568,30 +599,68 @@ export class ChatRoom {
       return this.#error(member, "name-taken", `the name ${name} is taken`);
     }
     if (name === member.name) return this.#notice(member, `you are already ${name}`);
-    if (nameKey(name) === nameKey(member.name)) return this.#rename(member, name);
+    // Lines after a /nick are the new name's: they wait while the accounts and the directory
+    // (on other instances, later) are asked. A registered name is taken by /login, not /nick.
+    this.#hold(member);
+    this.#desk.checkNick(member, name, (free) => {
+      if (!free) return this.#release(member);
+      this.#claimName(member, name, () => this.#release(member));
+    });
+  }
+
+  /** Gives `member` the name `name` once it is free room-wide; `done` says whether it did. */
+  #claimName(member: Member, name: string, done: (ok: boolean) => void): void {
+    if (nameKey(name) === nameKey(member.name)) {
+      this.#rename(member, name);
+      return done(true);
+    }
     const claimed = this.#directory.claim(name);
-    if (typeof claimed === "boolean") return this.#claimed(member, name, claimed);
+    if (typeof claimed === "boolean") return done(this.#claimed(member, name, claimed));
     claimed.then(
-      (ok) => this.#claimed(member, name, ok),
-      () => this.#claimed(member, name, false),
+      (ok) => done(this.#claimed(member, name, ok)),
+      () => done(this.#claimed(member, name, false)),
     );
   }
 
-  /** The directory answered whether `name` was free everywhere. */
-  #claimed(member: Member, name: string, ok: boolean): void {
+  /** Queues the member's lines (in `early`) until {@linkcode #release}. */
+  #hold(member: Member): void {
+    member.early ??= [];
+  }
+
+  /** Handles the held lines in order; a line that holds again keeps the rest queued. */
+  #release(member: Member): void {
+    const held = member.early ?? [];
+    member.early = null;
+    for (let i = 0; i < held.length; i++) {
+      this.receive(member, held[i]);
+      if (member.early) {
+        (member.early as string[]).push(...held.slice(i + 1));
+        return;
+      }
+    }
+  }
+
+  /** The directory answered whether `name` was free everywhere; returns whether it renamed. */
+  #claimed(member: Member, name: string, ok: boolean): boolean {
     const holder = this.#byName.get(nameKey(name));
     if (ok && (member.gone || (holder && holder !== member))) {
       // Taken here meanwhile, or the member left while the directory was asked.
       this.#directory.release(name);
       ok = false;
-      if (member.gone) return;
+      if (member.gone) return false;
     }
-    if (!ok) return this.#error(member, "name-taken", `the name ${name} is taken`);
+    if (!ok) {
+      this.#error(member, "name-taken", `the name ${name} is taken`);
+      return false;
+    }
     this.#rename(member, name);
+    return true;
   }
 
   #rename(member: Member, name: string): void {
     const old = member.name;
+    // Logged in as the old name: a new name is a new identity (log in again to get it back).
+    if (member.account !== null && member.account !== nameKey(name)) member.account = null;
     this.#byName.delete(nameKey(old));
     if (nameKey(old) !== nameKey(name)) this.#directory.release(old);
     member.name = name;

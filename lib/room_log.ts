@@ -12,6 +12,7 @@
  * @module
  */
 import type { ChatEvent } from "./chat_frames.ts";
+import type { AccountStore } from "./accounts.ts";
 
 /** One event in the log. */
 export interface LogEntry {
@@ -109,6 +110,8 @@ export interface RoomLog {
   recent(n: number): LogEntry[];
   /** Stops delivering and releases the engine (flushes what was appended). */
   close(): Promise<void>;
+  /** Where accounts are kept beside the log, for engines that store (SQLite, Redis). */
+  accounts?(): AccountStore;
 }
 
 /** Whether an event is replayed as history (and kept for it). */

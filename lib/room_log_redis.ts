@@ -63,6 +63,7 @@ import {
   type RoomDirectory,
   type RoomLog,
 } from "./room_log.ts";
+import type { AccountRecord, AccountStore } from "./accounts.ts";
 
 /** The client, pinned: see the module doc. */
 export const REDIS_CLIENT = "npm:@redis/client@6.3.1";
@@ -1017,6 +1018,37 @@ export class RedisRoomLog implements RoomLog {
         });
       }
     }
+  }
+
+  // ---- accounts
+
+  /**
+   * Accounts in Redis (one hash, `PREFIX:accounts`), shared by every instance. Unlike the log,
+   * they need Redis: while apart, account commands fail with a one-line answer.
+   */
+  accounts(): AccountStore {
+    const hash = this.#key("accounts");
+    const call = async (args: string[]): Promise<unknown> => {
+      const session = this.#session;
+      if (!session?.alive) throw new Error("Redis is not reachable");
+      return await session.cmd.sendCommand(args);
+    };
+    return {
+      persistent: true,
+      async get(key) {
+        const json = await call(["HGET", hash, key]);
+        return typeof json === "string" ? JSON.parse(json) as AccountRecord : undefined;
+      },
+      async create(key, record) {
+        return Number(await call(["HSETNX", hash, key, JSON.stringify(record)])) === 1;
+      },
+      async update(key, record) {
+        await call(["HSET", hash, key, JSON.stringify(record)]);
+      },
+      async remove(key) {
+        return Number(await call(["HDEL", hash, key])) === 1;
+      },
+    };
   }
 
   // ---- the directory

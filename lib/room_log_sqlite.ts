@@ -17,6 +17,7 @@ import { FatalError } from "./cli.ts";
 import type { ChatEvent } from "./chat_frames.ts";
 import { errorText } from "./net.ts";
 import { type LogEntry, MemoryRoomLog, type NewEntry } from "./room_log.ts";
+import type { AccountRecord, AccountStore } from "./accounts.ts";
 
 /** The file's layout version, in `meta`. */
 const SCHEMA = 1;
@@ -49,7 +50,8 @@ function openDatabase(path: string, readOnly: boolean): DatabaseSync {
       db.exec(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);" +
           "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, " +
-          "type TEXT NOT NULL, event TEXT NOT NULL);",
+          "type TEXT NOT NULL, event TEXT NOT NULL);" +
+          "CREATE TABLE IF NOT EXISTS accounts (key TEXT PRIMARY KEY, record TEXT NOT NULL);",
       );
       db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)").run(
         String(SCHEMA),
@@ -118,6 +120,27 @@ export class SqliteRoomLog extends MemoryRoomLog {
     this.#db = db;
     this.#insert = db.prepare("INSERT INTO log (id, at, type, event) VALUES (?, ?, ?, ?)");
     this.#onError = onError;
+  }
+
+  /** Accounts in the same file (table `accounts`: a JSON record per name key). */
+  accounts(): AccountStore {
+    const db = this.#db;
+    const get = db.prepare("SELECT record FROM accounts WHERE key = ?");
+    const create = db.prepare("INSERT OR IGNORE INTO accounts (key, record) VALUES (?, ?)");
+    const update = db.prepare("UPDATE accounts SET record = ? WHERE key = ?");
+    const remove = db.prepare("DELETE FROM accounts WHERE key = ?");
+    return {
+      persistent: true,
+      get(key) {
+        const row = get.get(key) as { record: string } | undefined;
+        return row ? JSON.parse(row.record) as AccountRecord : undefined;
+      },
+      create: (key, record) => Number(create.run(key, JSON.stringify(record)).changes) === 1,
+      update(key, record) {
+        update.run(JSON.stringify(record), key);
+      },
+      remove: (key) => Number(remove.run(key).changes) === 1,
+    };
   }
 
   /** Appends and delivers at once; the entries of one turn are written in one transaction. */

@@ -262,3 +262,33 @@ Deno.test("scale out: the welcome lists who is on other servers; /kick reaches t
     await redis.stop();
   }
 });
+
+Deno.test("scale out: lines sent before the room-wide guest name arrives are kept, in order", async () => {
+  const redis = await startRedis();
+  if (!redis) return;
+  const roomLog = await connectRedisRoomLog({ url: redis.url, history: 0 });
+  const server = startChatServer({
+    port: 0,
+    history: 0,
+    rate: 0,
+    roomLog,
+    logger: captureLog().logger,
+  });
+  const clients: LineClient[] = [];
+  try {
+    const watcher = await LineClient.connect(server.addr);
+    clients.push(watcher);
+    await watcher.readUntil(/^\* You are the only one here\.$/);
+    // Everything in the first packet, before the server has a name for this client.
+    const client = await LineClient.connect(server.addr);
+    clients.push(client);
+    await client.send("/nick eager\nfirst\nsecond\n");
+    await client.readUntil(/^\* you are now known as eager$/);
+    const seen = await watcher.readUntil(/^eager: second$/);
+    assert.deepEqual(seen.slice(-2), ["eager: first", "eager: second"]);
+  } finally {
+    for (const c of clients) c.close();
+    await server.close();
+    await redis.stop();
+  }
+});
