@@ -12,7 +12,8 @@ import {
   renderLine,
 } from "../lib/chat_frames.ts";
 import { CONTENT_SECURITY_POLICY, originAllowed } from "../lib/chat_web.ts";
-import { type CapturedLog, captureLog, LineClient, withTimeout } from "./helpers.ts";
+import { type CapturedLog, captureLog, haveTool, LineClient, withTimeout } from "./helpers.ts";
+import { makeCertificate } from "../tools/cert.ts";
 import { WsClient } from "./ws_client.ts";
 
 const encoder = new TextEncoder();
@@ -383,4 +384,43 @@ Deno.test("web: a browser that stops reading is dropped as slow; the room goes o
       stuck.close();
     }
   });
+});
+
+Deno.test({
+  name: "web: with --tls-cert and --tls-key the page is https and the socket wss",
+  ignore: !haveTool("openssl", ["version"]),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    const files = await makeCertificate(dir);
+    const cert = await Deno.readTextFile(files.cert);
+    const key = await Deno.readTextFile(files.key);
+    const server = startChatServer({
+      port: 0,
+      webPort: 0,
+      tls: { cert, key },
+      logger: captureLog().logger,
+    });
+    const client = Deno.createHttpClient({ caCerts: [cert] });
+    try {
+      const base = `https://localhost:${server.webAddr?.port}`;
+      const page = await fetch(`${base}/`, { client });
+      await page.body?.cancel();
+      assert.equal(page.status, 200);
+      assert.equal(page.headers.get("content-security-policy"), CONTENT_SECURITY_POLICY);
+      // Plain http to the TLS port gets nothing served.
+      const plain = await fetch(`http://127.0.0.1:${server.webAddr?.port}/healthz`).catch(() =>
+        null
+      );
+      if (plain) await plain.body?.cancel();
+      assert.ok(!plain || plain.status !== 200, "no plain-text page on the TLS port");
+      // The WebSocket over TLS: an upgrade through the same trusted client.
+      const upgrade = await fetch(`${base}/ws`, { client });
+      await upgrade.body?.cancel();
+      assert.equal(upgrade.status, 426, "the wss endpoint is there (and wants an upgrade)");
+    } finally {
+      client.close();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
