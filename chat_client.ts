@@ -44,6 +44,8 @@ import { TokenBucket } from "./lib/rate_limit.ts";
 import { colorWanted, paint } from "./lib/terminal.ts";
 import { TerminalPrompt } from "./lib/terminal_prompt.ts";
 import { settleWithin } from "./lib/time.ts";
+import { stderrSink } from "./lib/log.ts";
+import { TRACE_OPTION, Tracer, tracerFrom } from "./lib/trace.ts";
 
 /** Options of {@linkcode startChatClient}. */
 export interface ChatClientOptions {
@@ -73,6 +75,11 @@ export interface ChatClientOptions {
   password?: (retry: boolean) => Promise<string | null>;
   /** Called with every line from the server, as received. */
   onLine: (line: string) => void;
+  /**
+   * Trace every read, write, FIN, reset and close of the connection (`true`: on stderr, or
+   * through the given tracer). Default `false`: nothing is wrapped.
+   */
+  trace?: boolean | Tracer;
 }
 
 /** A connected chat client. */
@@ -100,6 +107,7 @@ const ADMIT_WAIT_MS = 1000;
 
 /** Connects to a chat server; throws a `FatalError` with a hint when it cannot. */
 export async function startChatClient(options: ChatClientOptions): Promise<ChatClient> {
+  const tracer = tracerFrom(options.trace);
   const conn = await connectTo({
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 8080,
@@ -107,6 +115,7 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
     startHint: "deno task chat-server",
     tls: options.tls,
     ca: options.ca,
+    wrap: tracer ? (c) => tracer.connected(c) : undefined,
   });
   const where = formatAddress({
     transport: "tcp",
@@ -277,6 +286,7 @@ export const CHAT_CLIENT_COMMAND = {
       valueName: "FILE",
       description: "the room's password, from this file's first line (else you are asked)",
     },
+    trace: TRACE_OPTION,
   },
   notes: [
     "Type a line and press Enter to talk; /help asks the server for its commands.",
@@ -309,13 +319,15 @@ async function waitForClose(client: ChatClient): Promise<void> {
 
 /**
  * The terminal UI. `attach` receives the function that shows incoming lines, once the prompt
- * is up (lines that arrived before are shown then).
+ * is up (lines that arrived before are shown then); `onPrompt` the prompt while it is up, and
+ * `null` once it is gone.
  */
 async function interactive(
   client: ChatClient,
   color: boolean,
   attach: (show: (line: string) => void) => void,
   attachAsker: (ask: (retry: boolean) => Promise<string>) => void,
+  onPrompt: (prompt: TerminalPrompt | null) => void,
 ): Promise<void> {
   const promptFor = (name: string | null): string => `${name ?? "you"}> `;
   let leaving = false;
@@ -343,6 +355,7 @@ async function interactive(
   });
   let shownName = client.name;
   prompt.start();
+  onPrompt(prompt);
   attachAsker((retry) => prompt.askSecret(retry ? "Wrong password, try again: " : "Password: "));
   attach((line) => {
     prompt.print(formatIncoming(line, { color, ownName: client.name }));
@@ -355,6 +368,7 @@ async function interactive(
     await client.closed;
   } finally {
     prompt.stop(); // never leave the terminal in raw mode, whatever went wrong
+    onPrompt(null);
   }
   printOut(paint(color, "dim", "* disconnected from the server") + "\n");
 }
@@ -382,8 +396,11 @@ async function main(): Promise<void> {
   const fromFile = values.passwordFile ? readPasswordFile(values.passwordFile) : null;
   let askPassword = (retry: boolean): Promise<string | null> =>
     Promise.resolve(fromFile !== null && !retry ? fromFile : null);
+  // Trace lines pass above the prompt when both share the terminal, as incoming lines do.
+  let traceOut = stderrSink;
   const client = await startChatClient({
     ...values,
+    trace: values.trace ? new Tracer((line) => traceOut(line)) : false,
     name: values.name || undefined,
     ca: values.ca ? readPem(values.ca, "--ca", "CERTIFICATE") : undefined,
     password: (retry) => askPassword(retry),
@@ -397,6 +414,8 @@ async function main(): Promise<void> {
   if (terminal) {
     await interactive(client, color, attach, (ask) => {
       if (fromFile === null) askPassword = ask;
+    }, (prompt) => {
+      traceOut = prompt && Deno.stderr.isTerminal() ? (line) => prompt.print(line) : stderrSink;
     });
   } else {
     attach((line) => printOut(formatIncoming(line, { color, ownName: client.name }) + "\n"));

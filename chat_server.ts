@@ -48,6 +48,7 @@ import type { RoomLog } from "./lib/room_log.ts";
 import { readStore, SqliteRoomLog } from "./lib/room_log_sqlite.ts";
 import { formatTimestamp } from "./lib/time.ts";
 import { AddressLimit } from "./lib/address_limit.ts";
+import { TRACE_OPTION, Tracer, tracerFrom } from "./lib/trace.ts";
 
 /** Options of {@linkcode startChatServer}; every field has the CLI's default. */
 export interface ChatServerOptions {
@@ -96,6 +97,12 @@ export interface ChatServerOptions {
   logger?: Logger;
   /** Sees every event broadcast to the room (the operator console shows them). */
   observer?: (out: Outgoing) => void;
+  /**
+   * Trace every read, write, FIN, reset and close of the TCP connections (`true`: on stderr,
+   * or through the given tracer), whatever the log level; the web page's WebSocket is not
+   * traced. Default `false`: nothing is wrapped.
+   */
+  trace?: boolean | Tracer;
 }
 
 /** A running chat server. */
@@ -149,6 +156,7 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
       tls,
       logger: log,
       addressLimit,
+      tracer: tracerFrom(options.trace),
     });
   } catch (error) {
     room.close(); // its timers
@@ -342,6 +350,11 @@ export const CHAT_SERVER_COMMAND = {
       description: "do not read an operator console from the terminal",
     },
     ...LOG_OPTIONS,
+    trace: {
+      ...TRACE_OPTION,
+      description:
+        "print every accept, read, write, FIN, reset and close of the TCP connections (not the web page's WebSocket) to stderr, bytes escaped (even with --quiet)",
+    },
   },
   notes: [
     "Operator console (when stdin is a terminal): type to talk to everyone as Server;",
@@ -453,6 +466,8 @@ async function main(): Promise<void> {
     tls: loadServerTls(values.tlsCert, values.tlsKey),
     password: values.passwordFile ? readPasswordFile(values.passwordFile) : values.password,
     logger: log,
+    // Through the log's sink: above the operator console's prompt, like the log lines.
+    trace: values.trace ? new Tracer(sink) : false,
     observer: useConsole
       ? (out) =>
         prompt?.print(formatIncoming(renderLine(out.event), { color, ownName: SERVER_NAME }))

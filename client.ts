@@ -31,6 +31,7 @@ import { Logger } from "./lib/log.ts";
 import { readPem, rejectTlsAnswer } from "./lib/tls.ts";
 import { stripControls } from "./lib/terminal.ts";
 import { closeQuietly, connectTo, formatAddress, isDisconnect, normalizeHost } from "./lib/net.ts";
+import { TRACE_OPTION, type Tracer, tracerFrom } from "./lib/trace.ts";
 
 /** Options of {@linkcode startClient}. */
 export interface EchoClientOptions {
@@ -48,6 +49,11 @@ export interface EchoClientOptions {
   ca?: string;
   /** Where the connected/sent/received/closed lines go. Default: nowhere. */
   logger?: Logger;
+  /**
+   * Trace every read, write, FIN, reset and close of the connections (`true`: on stderr, or
+   * through the given tracer). Default `false`: nothing is wrapped.
+   */
+  trace?: boolean | Tracer;
 }
 
 /** A client ready to send messages. */
@@ -74,6 +80,7 @@ export function startClient(options: EchoClientOptions = {}): EchoClient {
   const log = options.logger ?? new Logger("error");
   const addr: Deno.NetAddr = { transport: "tcp", hostname, port };
   const where = formatAddress(addr);
+  const tracer = tracerFrom(options.trace);
   let open: { conn: Deno.Conn; framer: LineFramer } | null = null;
   const buffer = new Uint8Array(16 * 1024);
 
@@ -86,6 +93,7 @@ export function startClient(options: EchoClientOptions = {}): EchoClient {
       startHint: "deno task server",
       tls: options.tls,
       ca: options.ca,
+      wrap: tracer ? (conn) => tracer.connected(conn) : undefined,
     });
     log.info(`Connected to server at ${where}`);
     open = { conn, framer: new LineFramer(MAX_REPLY_BYTES) };
@@ -193,6 +201,7 @@ export const CLIENT_COMMAND = {
       short: "v",
       description: "log connected/sent/received/closed to stderr",
     },
+    trace: TRACE_OPTION,
     ...TLS_CLIENT_OPTIONS,
     check: {
       type: "boolean",
@@ -208,6 +217,7 @@ export const CLIENT_COMMAND = {
   examples: [
     'deno run -N client.ts "Hello, Server!"',
     "deno run -N client.ts --port 9090 --timeout 2 ping",
+    "deno run -N client.ts --trace 'one line'    # see the connect, the write, the reply's read",
   ],
 } as const satisfies CommandSpec<OptionSpecs>;
 

@@ -50,6 +50,7 @@ import {
 import { addressKey, AddressLimit } from "./lib/address_limit.ts";
 import { formatTimestamp, settleWithin } from "./lib/time.ts";
 import { certificateWarnings, loadServerTls, type ServerTls } from "./lib/tls.ts";
+import { TRACE_OPTION, type Tracer, tracerFrom } from "./lib/trace.ts";
 
 /** Options of {@linkcode startServer}; every field has the CLI's default. */
 export interface EchoServerOptions {
@@ -73,6 +74,11 @@ export interface EchoServerOptions {
   tls?: ServerTls | null;
   /** Where log lines go. Default: info level on stderr. */
   logger?: Logger;
+  /**
+   * Trace every read, write, FIN, reset and close of every connection (`true`: on stderr, or
+   * through the given tracer), whatever the log level. Default `false`: nothing is wrapped.
+   */
+  trace?: boolean | Tracer;
 }
 
 /** A running echo server. */
@@ -132,9 +138,11 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
   const maxConnections = options.maxConnections ?? 1000;
   const log = options.logger ?? new Logger("info");
   const tooLongLine = encoder.encode(TOO_LONG_TEXT(maxBytes));
+  const tracer = tracerFrom(options.trace);
 
   const listener = listenOn(host, options.port ?? 8080, options.tls ?? null);
   const addr = listener.addr as Deno.NetAddr;
+  tracer?.listening(addr, Boolean(options.tls));
   const where = formatAddress(addr);
   log.info(`Server bound to ${where}${options.tls ? " (TLS)" : ""}`);
   for (const warning of clearTextWarnings(host, Boolean(options.tls))) log.warn(warning);
@@ -299,6 +307,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
     log,
     // One reply and a close cannot be held back by Nagle: spare one-shot connections the call.
     keepAlive,
+    tracer ? (conn) => tracer.accepted(conn) : undefined,
   );
 
   async function close(): Promise<void> {
@@ -381,11 +390,13 @@ export const SERVER_COMMAND = {
     maxPerAddress: MAX_PER_ADDRESS_OPTION,
     ...TLS_SERVER_OPTIONS,
     ...LOG_OPTIONS,
+    trace: TRACE_OPTION,
   },
   examples: [
     "deno task server --port 9090",
     "deno run -N server.ts --host 0.0.0.0 --keep-alive",
     "echo 'Hello, Server!' | nc 127.0.0.1 8080",
+    "deno run -N server.ts --keep-alive --trace    # watch every read and write",
   ],
 } as const satisfies CommandSpec<OptionSpecs>;
 

@@ -25,6 +25,7 @@ import type { ServerTls } from "./tls.ts";
 import { settleWithin } from "./time.ts";
 import { addressKey, type AddressLimit, tooManyText } from "./address_limit.ts";
 import { Outgoing } from "./chat_frames.ts";
+import type { Tracer } from "./trace.ts";
 
 /** Settings of {@linkcode serveChatTcp}. */
 export interface ChatTcpOptions {
@@ -42,6 +43,8 @@ export interface ChatTcpOptions {
   logger: Logger;
   /** Connections per address, shared with the server's other transports. */
   addressLimit: AddressLimit;
+  /** Trace every connection's traffic (`--trace`). Default: none, nothing is wrapped. */
+  tracer?: Tracer | null;
 }
 
 /** The running transport. */
@@ -75,6 +78,8 @@ function linesOf(outs: readonly Outgoing[]): Uint8Array {
 export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTransport {
   const log = options.logger;
   const listener = listenOn(options.host, options.port, options.tls ?? null);
+  const tracer = options.tracer ?? null;
+  tracer?.listening(listener.addr, Boolean(options.tls));
   const open = new Map<Deno.Conn, Promise<void>>();
   // One flusher for every client: writes coalesce in time under load (see PacedFlusher).
   const flusher = new PacedFlusher();
@@ -185,7 +190,13 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     }
   }
 
-  const accepting = acceptConnections(listener, track, log);
+  const accepting = acceptConnections(
+    listener,
+    track,
+    log,
+    true,
+    tracer ? (conn) => tracer.accepted(conn) : undefined,
+  );
 
   return {
     addr: listener.addr as Deno.NetAddr,

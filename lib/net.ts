@@ -91,6 +91,11 @@ export interface ConnectOptions {
   tls?: boolean;
   /** A PEM certificate to trust besides the system's (a self-signed server's); implies TLS. */
   ca?: string;
+  /**
+   * Called with the connection once it is up (TLS handshake included); what it returns is
+   * used instead (`--trace` wraps it, see `lib/trace.ts`). Default: the connection as is.
+   */
+  wrap?: (conn: Deno.Conn) => Deno.Conn;
 }
 
 /**
@@ -111,7 +116,7 @@ export async function connectTo(options: ConnectOptions): Promise<Deno.Conn> {
     if (!useTls) {
       const conn = await Deno.connect({ hostname, port: options.port, signal: controller.signal });
       sendPromptly(conn);
-      return conn;
+      return options.wrap ? options.wrap(conn) : conn;
     }
     const caCerts = options.ca ? [options.ca] : undefined;
     tlsConn = await Deno.connectTls({ hostname, port: options.port, caCerts });
@@ -123,7 +128,7 @@ export async function connectTo(options: ConnectOptions): Promise<Deno.Conn> {
         controller.signal.addEventListener("abort", () => reject(new Error("aborted")))
       ),
     ]);
-    return conn;
+    return options.wrap ? options.wrap(conn) : conn;
   } catch (error) {
     if (tlsConn) closeQuietly(tlsConn);
     const tlsProblem = useTls ? describeTlsFailure(error, where) : null;
@@ -308,7 +313,9 @@ export function acceptErrorKind(error: unknown): "connection" | "resource" {
 
 /**
  * Accepts connections until stopped, handing each to `onConnection`, with Nagle's algorithm
- * off unless `noDelay` is false (see {@linkcode sendPromptly}).
+ * off unless `noDelay` is false (see {@linkcode sendPromptly}). When `wrap` is given, each
+ * connection goes through it first and the callback gets what it returns (`--trace` wraps
+ * them, see `lib/trace.ts`); without it the callback gets the connection itself.
  *
  * The policy of mature servers (Go's `net/http`, nginx): a connection reset or aborted in the
  * backlog makes `accept()` throw once for that connection; it is counted and the loop accepts
@@ -321,6 +328,7 @@ export function acceptConnections(
   onConnection: (conn: Deno.Conn) => void,
   log: AcceptLog,
   noDelay = true,
+  wrap?: (conn: Deno.Conn) => Deno.Conn,
 ): AcceptLoop {
   let stopping = false;
   let wake: (() => void) | null = null;
@@ -376,7 +384,7 @@ export function acceptConnections(
       backoff = ACCEPT_BACKOFF_MIN_MS;
       if (lost > 0) reportLost(performance.now());
       if (noDelay) sendPromptly(conn);
-      onConnection(conn);
+      onConnection(wrap ? wrap(conn) : conn);
     }
     reportLost(performance.now(), true);
   }
