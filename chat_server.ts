@@ -189,10 +189,18 @@ export function startChatServer(options: ChatServerOptions = {}): ChatServer {
     const page = `${web.scheme}://${formatAddress(web.addr)}/`;
     log.info(`Web page on ${page} (WebSocket ${page.replace(/^http/, "ws")}ws)`);
   }
-  for (const warning of clearTextWarnings(host, Boolean(tls), Boolean(options.password))) {
+  const secrets = options.password
+    ? "the chat password and account passwords (/register, /login)"
+    : "account passwords (/register, /login)";
+  for (const warning of clearTextWarnings(host, Boolean(tls), secrets)) {
     log.warn(warning);
   }
   for (const warning of certificateWarnings(tls)) log.warn(warning);
+  if (!room.accountsPersist) {
+    log.info(
+      "Accounts (/register) last as long as this server runs: keep them with --store FILE or --redis URL",
+    );
+  }
   log.info(`Chat server waiting for connections on ${where}...`);
   let closing: Promise<void> | null = null;
   const transports = web ? [tcp, web] : [tcp];
@@ -372,6 +380,7 @@ const CONSOLE_HELP = [
   "  TEXT          say TEXT to everyone as Server",
   "  /who          list who is here",
   "  /kick NAME    remove NAME from the room",
+  "  /unregister NAME  remove NAME's account (the name is free again)",
   "  bye           tell everyone, close the room and stop",
 ].join("\n");
 
@@ -385,10 +394,22 @@ function startConsole(server: ChatServer, color: boolean, stop: () => void): Ter
       if (text === "") return;
       if (text.toLowerCase() === "bye" || text === "/quit") return stop();
       if (text === "/who") {
-        const names = server.room.names();
+        const names = server.room.everyone();
         return prompt.print(`* ${names.length} here${names.length ? ": " + names.join(", ") : ""}`);
       }
       if (text === "/help") return prompt.print(CONSOLE_HELP);
+      if (text.startsWith("/unregister")) {
+        const name = text.slice(11).trim();
+        if (!name) return prompt.print("* usage: /unregister NAME");
+        server.room.unregister(name).then(
+          (removed) =>
+            prompt.print(
+              removed ? `* ${name} is no longer registered` : `* no account called ${name}`,
+            ),
+          (error) => prompt.print(`* could not remove the account: ${error}`),
+        );
+        return;
+      }
       if (text.startsWith("/kick")) {
         const name = text.slice(5).trim();
         if (!name) return prompt.print("* usage: /kick NAME");

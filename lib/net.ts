@@ -29,14 +29,15 @@ export function isLoopback(host: string): boolean {
 
 /**
  * Warnings for a server about to listen: on an address other than loopback without TLS,
- * messages (and a chat password, if one is set) cross the network in clear text.
+ * messages cross the network in clear text, and so do the `secrets` named (the chat's room
+ * password, account passwords), if any.
  */
-export function clearTextWarnings(host: string, tls: boolean, hasPassword = false): string[] {
+export function clearTextWarnings(host: string, tls: boolean, secrets = ""): string[] {
   if (tls || isLoopback(host)) return [];
   const warnings = [
     `listening on ${host} without TLS: messages travel in clear text; use --tls-cert and --tls-key (make a pair with \`deno task cert\`)`,
   ];
-  if (hasPassword) warnings.push("the chat password travels in clear text too: use TLS");
+  if (secrets) warnings.push(`${secrets} travel in clear text too: use TLS`);
   return warnings;
 }
 

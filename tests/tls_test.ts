@@ -609,7 +609,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "tls: listening beyond loopback without TLS warns of clear text (chat: the password too)",
+  name: "tls: listening beyond loopback without TLS warns of clear text (chat: passwords too)",
   ignore: !hasOpenssl,
   async fn() {
     // 0.0.0.0 is bound only to read the warning: each server is closed at once, never reached.
@@ -651,12 +651,18 @@ Deno.test({
     const chatWarnings = warnings(chat);
     assert.equal(chatWarnings.length, 2, chat.lines.join("\n"));
     assert.match(chatWarnings[0], /without TLS.*clear text/);
-    assert.match(chatWarnings[1], /password travels in clear text/);
+    assert.match(chatWarnings[1], /chat password and account passwords .* clear text/);
 
+    // Accounts exist in every chat: their passwords are named even without a room password.
     const chatNoPassword = captureLog();
     await startChatServer({ host: "0.0.0.0", port: 0, logger: chatNoPassword.logger }).close();
-    assert.equal(warnings(chatNoPassword).length, 1, chatNoPassword.lines.join("\n"));
-    assert.doesNotMatch(warnings(chatNoPassword)[0], /password/);
+    const noPassword = warnings(chatNoPassword);
+    assert.equal(noPassword.length, 2, chatNoPassword.lines.join("\n"));
+    assert.doesNotMatch(noPassword[0], /password/);
+    assert.match(
+      noPassword[1],
+      /^.*WARN +account passwords \(\/register, \/login\) travel in clear text/,
+    );
   },
 });
 
