@@ -17,7 +17,8 @@
  * @module
  */
 import { nameProblem, ownNameFrom } from "./lib/chat_protocol.ts";
-import { formatIncoming, formatOwn } from "./lib/chat_display.ts";
+import { type DisplayOptions, formatEvent, formatIncoming, formatOwn } from "./lib/chat_display.ts";
+import { type ChatEvent, PROTO_LINE, renderLine } from "./lib/chat_frames.ts";
 import {
   ADDRESS_OPTIONS,
   type CommandSpec,
@@ -73,8 +74,11 @@ export interface ChatClientOptions {
    * password, or `null` to give up (the client then closes). Default: give up.
    */
   password?: (retry: boolean) => Promise<string | null>;
-  /** Called with every line from the server, as received. */
-  onLine: (line: string) => void;
+  /**
+   * Called with every line from the server, as received; from a server that speaks typed
+   * frames, with the event too (the line is then its text rendering).
+   */
+  onLine: (line: string, event?: ChatEvent) => void;
   /**
    * Trace every read, write, FIN, reset and close of the connection (`true`: on stderr, or
    * through the given tracer). Default `false`: nothing is wrapped.
@@ -149,6 +153,16 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
     pump();
   }
 
+  /** Typed frames (`/proto json 1`) once the server answered with a welcome frame. */
+  let typed = false;
+  /** A text-only server will answer our `/proto` with this, once: it is not shown. */
+  let protoRefusal = true;
+  const encodeLine = (line: string): Uint8Array =>
+    encoder.encode((typed ? JSON.stringify({ type: "say", text: line }) : line) + "\n");
+  // Ask for typed frames first thing: a server that knows them answers with a welcome frame;
+  // one that does not sees an unknown command, and we go on in text.
+  queue.send(encoder.encode(PROTO_LINE + "\n"));
+
   function pump(): void {
     pumpTimer = undefined;
     if (!admitted) return;
@@ -159,7 +173,7 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
         return;
       }
       bucket.take();
-      queue.send(encoder.encode(outgoing.shift() + "\n"));
+      queue.send(encodeLine(outgoing.shift() ?? ""));
     }
     for (const resolve of emptied) resolve();
     emptied = [];
@@ -168,8 +182,20 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
   async function receive(): Promise<void> {
     const framer = new LineFramer(MAX_INCOMING_LINE);
     const buffer = new Uint8Array(16 * 1024);
+    let firstLine = true;
     const onLine = (bytes: Uint8Array): void => {
       const line = decodeLine(bytes);
+      const event = typed || firstLine ? parseEvent(line) : null;
+      if (firstLine) {
+        firstLine = false;
+        // A welcome, a password prompt or a refusal, as a frame: the server speaks them.
+        typed = event !== null;
+      }
+      if (typed && event) return onEvent(event);
+      if (protoRefusal && line.startsWith(`* unknown command /proto`)) {
+        protoRefusal = false; // our own question, answered by a text-only server
+        return;
+      }
       const given = ownNameFrom(line);
       if (given) {
         name = given;
@@ -209,6 +235,23 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
     }
   }
 
+  /** An event from a server speaking typed frames. */
+  function onEvent(event: ChatEvent): void {
+    if (event.type === "welcome" || (event.type === "rename" && event.you)) {
+      name = event.type === "welcome" ? event.name : event.to;
+      onAdmitted();
+    }
+    for (const line of renderLine(event).split("\n")) options.onLine(line, event);
+    if (event.type !== "auth") return;
+    if (event.state === "required" && !authAsked) {
+      authAsked = true;
+      clearTimeout(admitTimer); // wait for the password as long as it takes
+      authenticate(false);
+    } else if (event.state === "wrong") authenticate(true);
+    else if (event.state === "denied" || event.state === "locked") denied = true;
+  }
+  let authAsked = false;
+
   function authenticate(retry: boolean): void {
     const ask = options.password ?? (() => Promise.resolve(null));
     ask(retry).then((password) => {
@@ -217,7 +260,11 @@ export async function startChatClient(options: ChatClientOptions): Promise<ChatC
         closeQuietly(conn);
       } else {
         // Not through the paced queue, which waits for admission.
-        queue.send(encoder.encode(`/auth ${password}\n`));
+        queue.send(
+          typed
+            ? encoder.encode(JSON.stringify({ type: "auth", password }) + "\n")
+            : encoder.encode(`/auth ${password}\n`),
+        );
       }
     });
   }
@@ -299,6 +346,19 @@ export const CHAT_CLIENT_COMMAND = {
   ],
 } as const satisfies CommandSpec<OptionSpecs>;
 
+/** A typed frame from the server, or `null` for a text line. */
+function parseEvent(line: string): ChatEvent | null {
+  if (!line.startsWith("{")) return null;
+  try {
+    const value = JSON.parse(line);
+    return typeof value === "object" && value !== null && typeof value.type === "string"
+      ? value as ChatEvent
+      : null;
+  } catch {
+    return null;
+  }
+}
+
 const LEAVE_WORDS = new Set(["bye", "/quit"]);
 /** How long to wait for the server's goodbye before closing ourselves. */
 const GOODBYE_WAIT_MS = 2000;
@@ -325,7 +385,7 @@ async function waitForClose(client: ChatClient): Promise<void> {
 async function interactive(
   client: ChatClient,
   color: boolean,
-  attach: (show: (line: string) => void) => void,
+  attach: (show: (line: string, event?: ChatEvent) => void) => void,
   attachAsker: (ask: (retry: boolean) => Promise<string>) => void,
   onPrompt: (prompt: TerminalPrompt | null) => void,
 ): Promise<void> {
@@ -357,8 +417,8 @@ async function interactive(
   prompt.start();
   onPrompt(prompt);
   attachAsker((retry) => prompt.askSecret(retry ? "Wrong password, try again: " : "Password: "));
-  attach((line) => {
-    prompt.print(formatIncoming(line, { color, ownName: client.name }));
+  attach((line, event) => {
+    prompt.print(display(line, event, { color, ownName: client.name }));
     if (client.name !== shownName) {
       shownName = client.name;
       prompt.setPrompt(promptFor(shownName));
@@ -371,6 +431,17 @@ async function interactive(
     onPrompt(null);
   }
   printOut(paint(color, "dim", "* disconnected from the server") + "\n");
+}
+
+/**
+ * How a line from the server looks: styled from its event's type when the server speaks typed
+ * frames (a multi-line event shows its lines once, on its first), else from its text.
+ */
+function display(line: string, event: ChatEvent | undefined, options: DisplayOptions): string {
+  if (!event) return formatIncoming(line, options);
+  const lines = formatEvent(event, options).split("\n");
+  const at = renderLine(event).split("\n").indexOf(line);
+  return lines[at] ?? lines[0];
 }
 
 /** Sends each line of stdin; at its end (Ctrl+D in a pipe) leaves the room. */
@@ -390,8 +461,8 @@ async function main(): Promise<void> {
     if (problem) throw new UsageError(`--name: ${problem}`);
   }
   const color = colorWanted(Deno.stdout, values.noColor);
-  const early: string[] = [];
-  let show: (line: string) => void = (line) => early.push(line);
+  const early: [string, ChatEvent | undefined][] = [];
+  let show: (line: string, event?: ChatEvent) => void = (line, event) => early.push([line, event]);
   // The password comes from a file (tried once), or is asked for on the terminal.
   const fromFile = values.passwordFile ? readPasswordFile(values.passwordFile) : null;
   let askPassword = (retry: boolean): Promise<string | null> =>
@@ -404,11 +475,11 @@ async function main(): Promise<void> {
     name: values.name || undefined,
     ca: values.ca ? readPem(values.ca, "--ca", "CERTIFICATE") : undefined,
     password: (retry) => askPassword(retry),
-    onLine: (line) => show(line),
+    onLine: (line, event) => show(line, event),
   });
-  const attach = (printer: (line: string) => void): void => {
+  const attach = (printer: (line: string, event?: ChatEvent) => void): void => {
     show = printer;
-    early.splice(0).forEach(printer);
+    for (const [line, event] of early.splice(0)) printer(line, event);
   };
   const terminal = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
   if (terminal) {
@@ -418,7 +489,7 @@ async function main(): Promise<void> {
       traceOut = prompt && Deno.stderr.isTerminal() ? (line) => prompt.print(line) : stderrSink;
     });
   } else {
-    attach((line) => printOut(formatIncoming(line, { color, ownName: client.name }) + "\n"));
+    attach((line, event) => printOut(display(line, event, { color, ownName: client.name }) + "\n"));
     // Print until the server closes, even if stdin is still open (kicked, server stopped).
     await Promise.race([sendInput(client), client.closed]);
     await client.closed;

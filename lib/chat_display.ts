@@ -7,6 +7,7 @@
  * @module
  */
 import { type ParsedLine, parseLine, SERVER_NAME } from "./chat_protocol.ts";
+import { type ChatEvent, renderLine } from "./chat_frames.ts";
 import { paint, stripControls, type Style } from "./terminal.ts";
 
 /** Colours for other people's names; red is kept for `Server`. */
@@ -44,6 +45,31 @@ export interface DisplayOptions {
 /** Formats one line received from a chat server for display. */
 export function formatIncoming(line: string, options: DisplayOptions): string {
   return formatParsed(parseLine(stripControls(line)), options);
+}
+
+/**
+ * Formats one typed event (`/proto json 1`) for display: the style comes from its type, not
+ * from parsing text, and looks exactly like the same event's text line would. Several lines
+ * (a welcome, a notice) come back joined by `\n`.
+ */
+export function formatEvent(event: ChatEvent, options: DisplayOptions): string {
+  const c = options.color;
+  const clean = (text: string): string => stripControls(text);
+  switch (event.type) {
+    case "message":
+      return event.from === SERVER_NAME
+        ? `${paint(c, ["red", "bold"], SERVER_NAME)}: ${clean(event.text)}`
+        : `${name(clean(event.from), options)}: ${clean(event.text)}`;
+    case "private":
+      if (event.sent) break;
+      return `${name(clean(event.from), options)} ${paint(c, "magenta", "(private)")}: ${
+        clean(event.text)
+      }`;
+    case "history":
+      return `${paint(c, "dim", `[${clean(event.stamp)}]`)} ${formatEvent(event.event, options)}`;
+  }
+  // Everything else is a notice: `* ...`, dimmed, a line at a time.
+  return renderLine(event).split("\n").map((line) => paint(c, "dim", clean(line))).join("\n");
 }
 
 /** Formats a line you sent yourself (shown locally; the server does not echo it). */

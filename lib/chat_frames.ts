@@ -146,6 +146,7 @@ export class Outgoing {
   readonly event: ChatEvent;
   #line: Uint8Array | undefined;
   #json: string | undefined;
+  #jsonLine: Uint8Array | undefined;
 
   /** Wraps `event`; nothing is encoded until a form is asked for. */
   constructor(event: ChatEvent) {
@@ -161,6 +162,22 @@ export class Outgoing {
   get json(): string {
     return this.#json ??= JSON.stringify(this.event);
   }
+
+  /** The JSON object as one UTF-8 line, for typed TCP clients (`/proto json 1`). */
+  get jsonLine(): Uint8Array {
+    return this.#jsonLine ??= encoder.encode(this.json + "\n");
+  }
+}
+
+/** The first line a TCP client sends to speak typed frames (JSON lines) instead of text. */
+export const PROTO_LINE = `/proto json ${PROTOCOL_VERSION}`;
+
+/**
+ * The longest frame worth reading for a line limit of `maxLine` bytes: JSON quoting can at
+ * most sextuple a line (`\u0000` for each byte), plus room for the other fields.
+ */
+export function maxFrameBytes(maxLine: number): number {
+  return maxLine * 6 + 1024;
 }
 
 /** Everything a typed client may send. */

@@ -24,7 +24,7 @@ import { concat, OutputQueue, PacedFlusher } from "./output_queue.ts";
 import type { ServerTls } from "./tls.ts";
 import { settleWithin } from "./time.ts";
 import { addressKey, type AddressLimit, tooManyText } from "./address_limit.ts";
-import { Outgoing } from "./chat_frames.ts";
+import { maxFrameBytes, Outgoing, parseClientFrame, PROTO_LINE } from "./chat_frames.ts";
 import type { Tracer } from "./trace.ts";
 
 /** Settings of {@linkcode serveChatTcp}. */
@@ -69,6 +69,21 @@ const MAX_READ_SIZE = 64 * 1024;
 const tooManyLine = (max: number): Uint8Array =>
   new Outgoing({ type: "error", code: "busy", text: tooManyText(max) }).line;
 
+const PROTO_BYTES = new TextEncoder().encode(PROTO_LINE);
+
+/**
+ * When `bytes` (a connection's first read) start with the line `/proto json 1`, the bytes
+ * after that line; otherwise `null` (a text client: everything goes to the room as it is).
+ */
+function protoPreface(bytes: Uint8Array): Uint8Array | null {
+  if (bytes.length <= PROTO_BYTES.length) return null;
+  for (let i = 0; i < PROTO_BYTES.length; i++) if (bytes[i] !== PROTO_BYTES[i]) return null;
+  let end = PROTO_BYTES.length;
+  if (bytes[end] === 0x0d) end++;
+  if (bytes[end] !== 0x0a) return null;
+  return bytes.slice(end + 1);
+}
+
 /** The text lines of several events, as one buffer. */
 function linesOf(outs: readonly Outgoing[]): Uint8Array {
   return outs.length === 1 ? outs[0].line : concat(outs.map((out) => out.line));
@@ -106,6 +121,8 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     let member: Member | null = null;
     let lingerTimer: ReturnType<typeof setTimeout> | undefined;
     let closing = false;
+    /** Speaking typed frames (`/proto json 1`) instead of text lines. */
+    let typed = false;
 
     const queue = new OutputQueue(conn, options.maxQueue, {
       onOverflow() {
@@ -121,7 +138,15 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     const link: MemberLink = {
       peer,
       address,
-      send: (out) => queue.send(Array.isArray(out) ? linesOf(out) : (out as Outgoing).line),
+      send(out) {
+        const outs = Array.isArray(out) ? out : null;
+        if (typed) {
+          return queue.send(
+            outs ? concat(outs.map((o) => o.jsonLine)) : (out as Outgoing).jsonLine,
+          );
+        }
+        queue.send(outs ? linesOf(outs) : (out as Outgoing).line);
+      },
       close() {
         if (closing) return;
         closing = true;
@@ -143,8 +168,18 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
         log.debug(`Probe from ${peer} (closed before joining)`);
         return;
       }
+      // A typed client says so on its first line, before it is greeted.
+      let preface: Uint8Array | null = null;
+      if (early !== SILENCE) {
+        const after = protoPreface(buffer.subarray(0, early));
+        if (after !== null) {
+          typed = true;
+          preface = after;
+        }
+      }
       member = room.join(link);
-      await readLines(conn, member, buffer, early === SILENCE ? first : early);
+      const start = preface ? null : early === SILENCE ? first : early;
+      await readLines(conn, member, buffer, start, preface, typed, (bytes) => queue.send(bytes));
       ended = true;
     } catch (error) {
       const failure = connectionFailure(error, peer);
@@ -164,16 +199,28 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
     conn: Deno.Conn,
     member: Member | null,
     firstBuffer: Uint8Array,
-    first: number | Promise<number | null>,
+    first: number | Promise<number | null> | null,
+    preface: Uint8Array | null,
+    typed: boolean,
+    reply: (bytes: Uint8Array) => void,
   ): Promise<void> {
-    const framer = new LineFramer(options.maxLine);
+    const framer = new LineFramer(typed ? maxFrameBytes(options.maxLine) : options.maxLine);
     let buffer = firstBuffer;
-    const onLine = (line: Uint8Array): void => {
-      if (member) room.receive(member, decodeLine(line));
-    };
+    const onLine = typed
+      ? (line: Uint8Array): void => {
+        if (!member || member.gone) return;
+        const parsed = parseClientFrame(decodeLine(line), options.maxLine);
+        if ("line" in parsed) room.receive(member, parsed.line);
+        else if ("tooLong" in parsed) room.lineTooLong(member, options.maxLine);
+        else reply(new Outgoing(parsed.error).jsonLine);
+      }
+      : (line: Uint8Array): void => {
+        if (member) room.receive(member, decodeLine(line));
+      };
     const onOverflow = (): void => {
       if (member) room.lineTooLong(member, options.maxLine);
     };
+    if (preface && preface.length > 0) framer.push(preface, onLine, onOverflow);
     let next: number | Promise<number | null> | null = first;
     while (true) {
       const n = await (next ?? conn.read(buffer));

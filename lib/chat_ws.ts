@@ -11,7 +11,7 @@
  * @module
  */
 import type { ChatRoom, Member, MemberLink } from "./chat_room.ts";
-import { type ChatEvent, type Outgoing, parseClientFrame } from "./chat_frames.ts";
+import { type ChatEvent, maxFrameBytes, type Outgoing, parseClientFrame } from "./chat_frames.ts";
 import type { Logger } from "./log.ts";
 
 /** Settings of {@linkcode joinWebSocket}. */
@@ -35,14 +35,6 @@ export const CLOSE = {
   policy: 1008,
   tooBig: 1009,
 } as const;
-
-/**
- * Frames far beyond the longest line are refused unread: JSON quoting can at most sextuple a
- * line (`\u0000` for each byte), plus room for the other fields.
- */
-function maxFrameBytes(maxLine: number): number {
-  return maxLine * 6 + 1024;
-}
 
 /**
  * Joins `socket` to `room` once it opens. Resolves when the socket has closed and the member

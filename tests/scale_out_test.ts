@@ -80,6 +80,7 @@ Deno.test({
     if (!redis) return;
     const servers: Spawned[] = [];
     const clients: { close(): void }[] = [];
+    const watchers: Spawned[] = [];
     try {
       const nodes = await Promise.all([0, 1, 2].map(() => instance(redis.url)));
       servers.push(...nodes.map((n) => n.server));
@@ -91,7 +92,6 @@ Deno.test({
         members.push(m);
       }
       // 3 nc and 3 chat_client members, one of each per instance, reading only.
-      const watchers: Spawned[] = [];
       for (const node of nodes) {
         const nc = new Spawned(["127.0.0.1", String(node.addr.port)], { command: "nc" });
         const cc = new Spawned([
@@ -106,9 +106,12 @@ Deno.test({
         await nc.waitFor(/Welcome to the chat/, "stdout");
         await cc.waitFor(/Welcome to the chat/, "stdout");
       }
-      // Everyone is in: /who anywhere lists all 30.
-      await members[0].client.send("/who\n");
-      const who = (await members[0].client.readUntil(/^\* \d+ here: /)).at(-1) ?? "";
+      // Everyone is in: /who anywhere lists all 30, once this server has seen the last join.
+      let who = "";
+      for (let asked = 0; asked < 50 && !/^\* 30 here: /.test(who); asked++) {
+        await members[0].client.send("/who\n");
+        who = (await members[0].client.readUntil(/^\* \d+ here: /)).at(-1) ?? "";
+      }
       assert.match(who, /^\* 30 here: /, who);
 
       // Six senders, two per instance, 10 numbered lines each, interleaved.
@@ -147,11 +150,11 @@ Deno.test({
           .map((l) => l.replace(/^.*?(guest-\d+: seq)/, "$1"));
         assert.deepEqual(seen, reference, "nc and chat_client see the same order");
       }
+    } finally {
       for (const w of watchers) {
         w.child.kill("SIGTERM");
         await w.exit().catch(() => {});
       }
-    } finally {
       for (const c of clients) c.close();
       await stopAll(servers);
       await redis.stop();
