@@ -22,7 +22,8 @@
  *   port open, a log line) and stops them itself (`trap ... EXIT`); whatever is left of its
  *   process group when it ends (or after `timeout=` seconds, default 60) is killed.
  * - The `text` block is compared line by line after masking what changes from run to run:
- *   timestamps (`YYYY-MM-DD HH:MM:SS`), times of day (`HH:MM`), ports (`127.0.0.1:PORT`,
+ *   timestamps (`YYYY-MM-DD HH:MM:SS`), `--trace`'s seconds since start (`   0.088147 #1 ...`),
+ *   times of day (`HH:MM`), ports (`127.0.0.1:PORT`,
  *   `port N`), durations (`12.34 ms`, `3 s`), PIDs and `mktemp` paths. A line `...` matches any
  *   number of lines (none included). Trailing spaces and trailing blank lines are ignored.
  * - `needs=` names the tools the block runs besides `deno` and `bash` (`root` for a block that
@@ -153,6 +154,7 @@ export function mask(line: string): string {
   return line
     .replace(/\r$/, "")
     .replace(/\s+$/, "")
+    .replace(/^\s*\d+\.\d{6}(?= )/, "<elapsed>") // --trace: seconds since the program started
     .replace(/\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d(\.\d+)?)?Z?/g, "<time>")
     .replace(
       /((?:\d{1,3}\.){3}\d{1,3}|localhost|\[[0-9a-fA-F:]*\]|::1):\d{1,5}\b/g,
@@ -351,6 +353,10 @@ Deno.test("LAB.md: the masks and `...` used by the checked blocks", () => {
     "<time> INFO  Connection established with 127.0.0.1:<port>",
   );
   assert.equal(mask("[history 12:16] alice: hi"), "[history <hh:mm>] alice: hi");
+  assert.equal(
+    mask('   1.303102 #1 <     8 B "one\\ntwo\\n"'),
+    '<elapsed> #1 <     8 B "one\\ntwo\\n"',
+  );
   assert.equal(mask("exit in 12.34 ms, then 3 s"), "exit in <duration>, then <duration>");
   assert.equal(mask("bound to [::1]:8080, port 9000"), "bound to [::1]:<port>, port <port>");
   assert.equal(firstDifference(["a", "...", "d"], ["a", "b", "c", "d"]), null);
