@@ -210,21 +210,19 @@ export class Tracer {
 
   /** Wraps a connection a server accepted, tracing the accept. */
   accepted<C extends Deno.Conn>(conn: C): C {
-    const traced = this.#wrap(conn);
-    const tls = "handshake" in conn ? " (TLS)" : "";
-    traced.trace(
-      `accept ${formatAddress(conn.remoteAddr)} -> ${formatAddress(conn.localAddr)}${tls}`,
-    );
-    return traced as unknown as C;
+    return this.#opened(conn, "accept", conn.remoteAddr, conn.localAddr);
   }
 
   /** Wraps a connection a client opened, tracing the connect. */
   connected<C extends Deno.Conn>(conn: C): C {
+    return this.#opened(conn, "connect", conn.localAddr, conn.remoteAddr);
+  }
+
+  /** Wraps `conn` and traces how it began; the arrow points from client to server. */
+  #opened<C extends Deno.Conn>(conn: C, verb: string, client: Deno.Addr, server: Deno.Addr): C {
     const traced = this.#wrap(conn);
     const tls = "handshake" in conn ? " (TLS)" : "";
-    traced.trace(
-      `connect ${formatAddress(conn.localAddr)} -> ${formatAddress(conn.remoteAddr)}${tls}`,
-    );
+    traced.trace(`${verb} ${formatAddress(client)} -> ${formatAddress(server)}${tls}`);
     return traced as unknown as C;
   }
 
