@@ -31,7 +31,7 @@ import {
   TLS_SERVER_OPTIONS,
 } from "./lib/config.ts";
 import { loadCommand, onShutdownSignal, runMain } from "./lib/cli.ts";
-import { decodeLine, LineFramer } from "./lib/framing.ts";
+import { decodeLine, FIRST_READ_SIZE, LineFramer, nextReadBuffer } from "./lib/framing.ts";
 import { writeAll } from "./lib/io.ts";
 import { effectiveLevel, Logger, preview } from "./lib/log.ts";
 import {
@@ -100,8 +100,6 @@ export interface EchoServer {
 export const SHUTDOWN_GRACE_MS = 2000;
 /** How long a closing connection may keep draining input so its last reply is not reset. */
 const LINGER_MS = 1000;
-const FIRST_READ_SIZE = 512;
-const MAX_READ_SIZE = 64 * 1024;
 
 const encoder = new TextEncoder();
 const BUSY_LINE = encoder.encode("ERROR server busy\n");
@@ -224,9 +222,7 @@ export function startServer(options: EchoServerOptions = {}): EchoServer {
             break;
           }
           // A read that fills the buffer means a fast sender: read more at a time.
-          if (n === buffer.length && buffer.length < MAX_READ_SIZE) {
-            buffer = new Uint8Array(buffer.length * 2);
-          }
+          buffer = nextReadBuffer(buffer, n);
         }
         if (replies.length > 0) {
           c.phase = "writing";

@@ -7,7 +7,7 @@
  * @module
  */
 import type { ChatRoom, Member, MemberLink } from "./chat_room.ts";
-import { decodeLine, LineFramer } from "./framing.ts";
+import { decodeLine, FIRST_READ_SIZE, LineFramer, nextReadBuffer } from "./framing.ts";
 import type { Logger } from "./log.ts";
 import {
   acceptConnections,
@@ -61,10 +61,8 @@ export interface ChatTcpTransport {
 
 /** Time a closing connection gets to deliver its last lines and see the peer close. */
 const LINGER_MS = 1000;
-const FIRST_READ_SIZE = 512;
 /** Silence after which a new connection joins the room without having sent anything. */
 const JOIN_AFTER_MS = 50;
-const MAX_READ_SIZE = 64 * 1024;
 
 const tooManyLine = (max: number): Uint8Array =>
   new Outgoing({ type: "error", code: "busy", text: tooManyText(max) }).line;
@@ -231,9 +229,7 @@ export function serveChatTcp(room: ChatRoom, options: ChatTcpOptions): ChatTcpTr
         return;
       }
       framer.push(buffer.subarray(0, n), onLine, onOverflow);
-      if (n === buffer.length && buffer.length < MAX_READ_SIZE) {
-        buffer = new Uint8Array(buffer.length * 2);
-      }
+      buffer = nextReadBuffer(buffer, n);
     }
   }
 

@@ -199,3 +199,21 @@ export async function* readLines(
   const last = framer.flush();
   if (last !== null) yield decodeLine(last);
 }
+
+/** The size of a connection's first read buffer: small, since most connections are idle. */
+export const FIRST_READ_SIZE = 512;
+/** The largest a read buffer grows to. */
+export const MAX_READ_SIZE = 64 * 1024;
+
+/**
+ * The buffer for the next read: twice as large when the last read (`n` bytes) filled `buffer`,
+ * a sign of a fast sender, up to {@linkcode MAX_READ_SIZE}; otherwise `buffer` itself.
+ */
+export function nextReadBuffer<T extends ArrayBufferLike>(
+  buffer: Uint8Array<T>,
+  n: number,
+): Uint8Array<T> | Uint8Array<ArrayBuffer> {
+  return n === buffer.length && buffer.length < MAX_READ_SIZE
+    ? new Uint8Array(buffer.length * 2)
+    : buffer;
+}
